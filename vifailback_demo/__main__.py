@@ -1,0 +1,3 @@
+from vifailback_demo.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The ``vifailback`` command line (also ``python -m vifailback_demo``)."""

@@ -1,0 +1,91 @@
+"""Dispatcher for ``vifailback <command>``.
+
+Each command module exposes ``register(subparsers, common)``; its handler takes the parsed args and returns a
+:class:`CommandResult`. User errors (:class:`ViFailbackError`, bad files) print one line on stderr and exit 2;
+never a traceback. Command modules import heavy libraries (torch, av) inside their handlers so that
+``vifailback parse`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from vifailback_demo import __version__
+from vifailback_demo.errors import ViFailbackError
+
+#: Modules that add subcommands, in help order.
+COMMAND_MODULES: tuple[str, ...] = ("vifailback_demo.cli.formats",)
+
+EXIT_USER_ERROR = 2
+
+
+@dataclass
+class CommandResult:
+    """What a command produced: ``data`` is printed as JSON with ``--json``, ``text`` otherwise."""
+
+    data: Any
+    text: str = ""
+    exit_code: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse prints usage plus an error; the CLI contract is one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _OneLineParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+    parser = _OneLineParser(
+        prog="vifailback",
+        description="ViFailback Studio: diagnose, correct, and learn from robot manipulation failures via visual symbols.",
+    )
+    parser.add_argument("--version", action="version", version=f"vifailback {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub, common)
+    return parser
+
+
+def _emit(result: CommandResult, as_json: bool) -> None:
+    for w in result.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if as_json:
+        print(json.dumps(result.data, ensure_ascii=False, indent=2))
+    elif result.text:
+        print(result.text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_USER_ERROR
+    try:
+        result = args.handler(args)
+    except ViFailbackError as exc:
+        print(f"vifailback {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except (OSError, ValueError) as exc:
+        # File-system and value problems from user input; still one line, no traceback.
+        print(f"vifailback {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print(f"vifailback {args.command}: interrupted", file=sys.stderr)
+        return 130
+    _emit(result, getattr(args, "json", False))
+    return result.exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
