@@ -1,3 +1,5 @@
+import sys
+
 from vifailback_demo.cli.main import main
 
-raise SystemExit(main())
+sys.exit(main())

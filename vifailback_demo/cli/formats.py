@@ -46,7 +46,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     r.add_argument("--image", required=True, help="input image (JPEG/PNG)")
     src = r.add_mutually_exclusive_group(required=True)
-    src.add_argument("--symbols", help='canonical symbols: a JSON file or inline JSON like \'[{"type": "crosshair", "pos": [500, 500]}]\'')
+    src.add_argument(
+        "--symbols",
+        help='canonical symbols: a JSON file or inline JSON like \'[{"type": "crosshair", "pos": [500, 500]}]\'',
+    )
     src.add_argument("--answer", help="a file with model output (or - for stdin); its visual prompts are drawn")
     r.add_argument("--pixels", action="store_true", help="coordinates are pixels, not 0-1000 normalised")
     r.add_argument("--out", required=True, help="output image path (.png or .jpg)")
@@ -78,7 +81,9 @@ def _read_text_arg(source: str) -> str:
         if not path.is_file():
             raise DatasetError(f"input not found: expected a readable file at {path}")
         if path.stat().st_size > MAX_PARSE_BYTES:
-            raise DatasetError(f"{path} is {path.stat().st_size} bytes; expected a model answer under {MAX_PARSE_BYTES}")
+            raise DatasetError(
+                f"{path} is {path.stat().st_size} bytes; expected a model answer under {MAX_PARSE_BYTES}"
+            )
         data = path.read_bytes()
     if len(data) > MAX_PARSE_BYTES:
         raise DatasetError(f"input is over {MAX_PARSE_BYTES} bytes; expected a model answer")
@@ -195,7 +200,12 @@ def _draw_annotation(item: dict, index: int, root: str, out_dir: Path) -> list[d
         ("avoidance", record.avoid_keyframe, record.avoidance),
         ("correction", record.correct_keyframe, record.correction),
     ):
-        entry: dict[str, Any] = {"record": index, "kind": "annotation", "phase": phase, "problems": list(record.problems)}
+        entry: dict[str, Any] = {
+            "record": index,
+            "kind": "annotation",
+            "phase": phase,
+            "problems": list(record.problems),
+        }
         if not keyframe or not annotation.symbols:
             entry.update(status="skipped", reason=f"no {phase} keyframe or symbols")
         else:
@@ -228,7 +238,10 @@ def cmd_draw(args: argparse.Namespace) -> CommandResult:
             results.append({"record": index, "kind": kind, "status": "error", "error": str(exc)})
     errors = [r for r in results if r["status"] == "error"]
     drawn = [r for r in results if r["status"] == "drawn"]
-    lines = [f"record {r['record']} {r.get('phase') or ''}: {r['status']} {r.get('out') or r.get('reason') or r.get('error')}" for r in results]
+    lines = [
+        f"record {r['record']} {r.get('phase') or ''}: {r['status']} {r.get('out') or r.get('reason') or r.get('error')}"
+        for r in results
+    ]
     lines.append(f"{len(drawn)} images drawn, {len(errors)} errors -> {out_dir}")
     return CommandResult(
         data={"out": str(out_dir), "drawn": len(drawn), "errors": len(errors), "items": results},

@@ -67,7 +67,10 @@ def _emit(result: CommandResult, as_json: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error (already printed as one line)
+        return exc.code if isinstance(exc.code, int) else EXIT_USER_ERROR
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_USER_ERROR

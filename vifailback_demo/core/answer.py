@@ -39,7 +39,8 @@ _KEY_ALIASES: dict[str, str] = {
 }
 
 _TAG_RE = {
-    name: (re.compile(rf"<\s*{name}\s*>", re.I), re.compile(rf"<\s*/\s*{name}\s*>", re.I)) for name in ("think", "answer")
+    name: (re.compile(rf"<\s*{name}\s*>", re.I), re.compile(rf"<\s*/\s*{name}\s*>", re.I))
+    for name in ("think", "answer")
 }
 # A key: a quoted name followed by a colon, at a line start or after '{' / ',' (so dicts inside values do not
 # match unless their key is a known answer key).
@@ -84,8 +85,13 @@ def decode_escapes(value: str) -> str:
 def _clean_value(raw: str) -> tuple[str, bool]:
     """Strip separators and quotes around a scanned value; returns (value, was_closed)."""
     v = raw.strip()
-    while v and v[-1] in ",}":
-        v = v[:-1].rstrip()
+    while v:
+        if v[-1] == ",":
+            v = v[:-1].rstrip()
+        elif v[-1] == "}" and v[:-1].rstrip()[-1:] in ('"', ",", ""):
+            v = v[:-1].rstrip()  # the closing brace of a JSON object around the fields, not of a symbol dict
+        else:
+            break
     if v.startswith("{") and not v.startswith("{'"):
         v = v[1:].lstrip()
     closed = True
@@ -191,7 +197,7 @@ def parse_answer(text: Any) -> ParsedAnswer:
     """Parse model output; never raises. Missing or unreadable fields are None with a problem each."""
     try:
         return _parse(text)
-    except Exception as exc:  # noqa: BLE001 - the contract is "never raises"; keep the text and say why
+    except Exception as exc:
         raw = text if isinstance(text, str) else repr(text)
         return ParsedAnswer(raw=raw, problems=[f"internal parser error: {type(exc).__name__}: {exc}"])
 

@@ -359,7 +359,11 @@ def load_annotation_records(path: str | os.PathLike) -> list[AnnotationRecord]:
 
 
 def vqa_frame_names(
-    num_frames: int, avoid_keyframe: int | None = None, correct_keyframe: int | None = None, *, stride: int = FRAME_STRIDE
+    num_frames: int,
+    avoid_keyframe: int | None = None,
+    correct_keyframe: int | None = None,
+    *,
+    stride: int = FRAME_STRIDE,
 ) -> list[str]:
     """File names of the images of one VQA item, in order (the official rule).
 

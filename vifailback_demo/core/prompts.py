@@ -45,7 +45,10 @@ ALL_TAGS: tuple[str, ...] = LITE_TAGS + HARD_TAGS
 COT_TAGS: dict[str, str] = {"avoidance": TAG_COT_AVOIDANCE, "correction": TAG_COT_CORRECTION}
 
 FAILURE_TYPE_DEFINITIONS: tuple[tuple[str, str], ...] = (
-    ("gripper state", "The gripper does not close or open properly or its level of closure or opening is insufficient."),
+    (
+        "gripper state",
+        "The gripper does not close or open properly or its level of closure or opening is insufficient.",
+    ),
     ("gripper 6d-pose", "The end-effector fails to reach its correct position or orientation."),
     ("task planning", "A subtask is skipped or the wrong target object is selected."),
     ("human intervention", "Human interference makes the task impossible to complete."),
@@ -96,8 +99,7 @@ def cot_prompt(task: str, mode: str = "avoidance") -> str:
     task, mode = _check_task(task), _check_mode(mode)
     step2, step4 = _COT_STEPS[mode]
     return (
-        _INTRO.format(task=task)
-        + "Please provide a complete analysis of the robot's execution.\n\n"
+        _INTRO.format(task=task) + "Please provide a complete analysis of the robot's execution.\n\n"
         "Your analysis should follow these steps in your reasoning:\n"
         "1. First, determine if the task was completed successfully (Your answer must be only one of the three "
         "options: ['Successful' or 'Failed']).\n"

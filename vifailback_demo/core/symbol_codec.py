@@ -16,6 +16,7 @@ the last ``}``, read a Python literal) and is more forgiving about spacing and c
 from __future__ import annotations
 
 import ast
+import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -113,9 +114,13 @@ def parse_symbol_line(line: str) -> Symbol:
     line = line.strip()
     if len(line) > MAX_LINE_CHARS:
         raise SymbolError(f"symbol line is {len(line)} characters long; expected at most {MAX_LINE_CHARS}")
-    if ":" not in line:
+    brace, colon = line.find("{"), line.find(":")
+    if colon == -1 and brace == -1:
         raise SymbolError(f"expected 'Draw <Symbol>: {{...}}', got {line!r:.80}")
-    head, body = line.split(":", 1)
+    if brace != -1 and (colon == -1 or brace < colon):
+        head, body = line[:brace], line[brace:]  # "Draw Lock {...}": the colon was forgotten
+    else:
+        head, body = line.split(":", 1)
     # Tolerate list markers ("- ", "1. ") and odd spacing before the command name.
     name = " ".join(head.lower().split()).lstrip("-*0123456789. ")
     body = body.strip()
@@ -123,7 +128,9 @@ def parse_symbol_line(line: str) -> Symbol:
     if last != -1:
         body = body[: last + 1]
     try:
-        params = ast.literal_eval(body)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # literal_eval warns about odd escapes in model text; we report instead
+            params = ast.literal_eval(body)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
         raise SymbolError(f"{name or 'symbol line'}: expected a {{'key': value}} literal, got {body!r:.80}") from exc
     if not isinstance(params, dict):
@@ -174,7 +181,12 @@ _CODE_KEYS: dict[str, set[str]] = {
 def symbol_to_code(symbol: Symbol) -> dict[str, Any]:
     """Canonical JSON dict (the official raw-annotation schema, colour names)."""
     if isinstance(symbol, StraightArrow):
-        return {"type": symbol.kind, "start": list(symbol.start), "end": list(symbol.end), "colors": list(symbol.colors)}
+        return {
+            "type": symbol.kind,
+            "start": list(symbol.start),
+            "end": list(symbol.end),
+            "colors": list(symbol.colors),
+        }
     if isinstance(symbol, RotatingArrow):
         return {"type": symbol.kind, "center": list(symbol.center), "direction": symbol.direction}
     if isinstance(symbol, DualCrosshair):
@@ -217,7 +229,9 @@ def symbol_from_code(code: Mapping[str, Any], *, allow_extra: bool = False) -> S
             check_colors(code.get("colors", ["green"])),
         )
     if kind == "rotate_arrow":
-        return RotatingArrow(as_point(code["center"], "rotate_arrow center"), check_direction(code.get("direction", "clockwise")))
+        return RotatingArrow(
+            as_point(code["center"], "rotate_arrow center"), check_direction(code.get("direction", "clockwise"))
+        )
     if kind == "dual_crosshair":
         return DualCrosshair(as_point(code["p1"], "dual_crosshair p1"), as_point(code["p2"], "dual_crosshair p2"))
     if kind == "state":

@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import ClassVar, Union
+from typing import ClassVar
 
 from vifailback_demo.errors import SymbolError
 
-Number = Union[int, float]
+Number = int | float
 Point = tuple[Number, Number]
 
 #: Straight-arrow colour -> robot axis. Red = x (forward/backward), green = y (left/right), blue = z (up/down).
@@ -98,7 +98,7 @@ class Rewind:
     command: ClassVar[str] = "Draw Rewind"
 
 
-Symbol = Union[StraightArrow, RotatingArrow, Crosshair, DualCrosshair, GripperState, Lock, Rewind]
+Symbol = StraightArrow | RotatingArrow | Crosshair | DualCrosshair | GripperState | Lock | Rewind
 SYMBOL_TYPES: tuple[type, ...] = (StraightArrow, RotatingArrow, Crosshair, DualCrosshair, GripperState, Lock, Rewind)
 #: Official raw-annotation ``type`` strings, in the order of the paper's table.
 SYMBOL_KINDS: tuple[str, ...] = tuple(t.kind for t in SYMBOL_TYPES)
@@ -183,15 +183,13 @@ def validate_symbol(symbol: Symbol) -> Symbol:
         raise SymbolError(f"expected one of the 7 symbol types, got {type(symbol).__name__}")
     for name in _POINT_FIELDS[type(symbol)]:
         as_point(getattr(symbol, name), f"{symbol.command} {name}")
-    if isinstance(symbol, StraightArrow):
-        if check_colors(symbol.colors) != symbol.colors:
-            raise SymbolError(f"arrow colours must be lower-case names from {list(COLORS)}, got {symbol.colors!r}")
-    elif isinstance(symbol, RotatingArrow):
-        if check_direction(symbol.direction) != symbol.direction:
-            raise SymbolError(f"rotation direction must be one of {list(DIRECTIONS)}, got {symbol.direction!r}")
-    elif isinstance(symbol, GripperState):
-        if check_state_text(symbol.text) != symbol.text:
-            raise SymbolError(f"gripper state must be 'ON' or 'OFF', got {symbol.text!r}")
+    # The constructors do not normalise (frozen dataclasses), so a hand-built symbol may carry "Red" or "cw".
+    if isinstance(symbol, StraightArrow) and check_colors(symbol.colors) != symbol.colors:
+        raise SymbolError(f"arrow colours must be lower-case names from {list(COLORS)}, got {symbol.colors!r}")
+    if isinstance(symbol, RotatingArrow) and check_direction(symbol.direction) != symbol.direction:
+        raise SymbolError(f"rotation direction must be one of {list(DIRECTIONS)}, got {symbol.direction!r}")
+    if isinstance(symbol, GripperState) and check_state_text(symbol.text) != symbol.text:
+        raise SymbolError(f"gripper state must be 'ON' or 'OFF', got {symbol.text!r}")
     return symbol
 
 

@@ -263,10 +263,12 @@ def _draw_dual_crosshair(ctx: _Context, s: DualCrosshair) -> None:
             (ax, ay), (bx, by) = clipped
             span = math.hypot(bx - ax, by - ay)
             step = float(ctx.dash)
+            cap = ctx.outline / 2.0  # round caps lengthen each dash at both ends; keep the gaps visible
             i = 0
             while i * step < span:
-                t0, t1 = i * step, min((i + 1) * step, span)
-                ctx.outlined_stroke((ax + ux * t0, ay + uy * t0), (ax + ux * t1, ay + uy * t1))
+                t0, t1 = i * step + cap, min((i + 1) * step, span) - cap
+                if t1 > t0:
+                    ctx.outlined_stroke((ax + ux * t0, ay + uy * t0), (ax + ux * t1, ay + uy * t1))
                 i += 2
     _crosshair(ctx, s.p1)
     _crosshair(ctx, s.p2)
@@ -282,7 +284,11 @@ def _draw_state(ctx: _Context, s: GripperState) -> None:
     if not ctx.visible(s.pos, tw + th):
         return
     origin = (int(round(s.pos[0] - tw / 2)), int(round(s.pos[1] + th / 2)))
-    cv2.putText(ctx.canvas, s.text, origin, font, scale, ctx.style.outline, thick + 3, _AA)
+    # OpenCV 5 caps glyph stroke thickness, so a thicker black pass no longer outlines the text: stamp the black
+    # text at offsets around the origin instead, then the white text on top.
+    r = max(1, thick)
+    for dx, dy in ((-r, 0), (r, 0), (0, -r), (0, r), (-r, -r), (r, r), (-r, r), (r, -r)):
+        cv2.putText(ctx.canvas, s.text, (origin[0] + dx, origin[1] + dy), font, scale, ctx.style.outline, thick, _AA)
     cv2.putText(ctx.canvas, s.text, origin, font, scale, ctx.style.fill, thick, _AA)
 
 
@@ -310,7 +316,12 @@ def _draw_rewind(ctx: _Context, s: Rewind) -> None:
         return
     x, y = s.pos
     box = np.array(
-        [ctx.ipt((x - half, y - half)), ctx.ipt((x + half, y - half)), ctx.ipt((x + half, y + half)), ctx.ipt((x - half, y + half))],
+        [
+            ctx.ipt((x - half, y - half)),
+            ctx.ipt((x + half, y - half)),
+            ctx.ipt((x + half, y + half)),
+            ctx.ipt((x - half, y + half)),
+        ],
         dtype=np.int32,
     )
     cv2.fillPoly(ctx.canvas, [box], ctx.style.rewind_box, _AA)

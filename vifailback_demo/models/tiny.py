@@ -1,0 +1,195 @@
+"""Build a tiny, randomly initialised Qwen3-VL checkpoint (model + tokenizer + processor) offline.
+
+The checkpoint has exactly the layout of a real Qwen3-VL repository (``config.json``, ``model.safetensors``,
+``tokenizer.json``, ``chat_template.jinja``, ``preprocessor_config.json``...), so it loads through
+``AutoModelForImageTextToText`` / ``AutoProcessor`` like ViFailback-8B does. Tests use it to exercise the real
+transformers code path in milliseconds; the training issue reuses it as the starting point of the bundled model.
+
+Heavy imports (torch, transformers, tokenizers) happen inside :func:`build_tiny_qwen3vl`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from vifailback_demo.core.answer import FAILURE_TYPES, format_cot_answer
+from vifailback_demo.core.prompts import HARD_TAGS, cot_prompt, hard_prompt
+from vifailback_demo.core.symbols import Crosshair, RotatingArrow, StraightArrow
+
+#: Qwen special tokens, in the order real Qwen checkpoints give them ids after the BPE vocabulary.
+QWEN_SPECIAL_TOKENS: tuple[str, ...] = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+
+#: A Qwen-style chat template: images become ``<|vision_start|><|image_pad|><|vision_end|>`` in content order.
+QWEN_CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{%- if message['content'] is string -%}{{ message['content'] }}"
+    "{%- else -%}{%- for item in message['content'] -%}"
+    "{%- if item['type'] == 'image' or 'image' in item or 'image_url' in item -%}"
+    "<|vision_start|><|image_pad|><|vision_end|>"
+    "{%- elif item['type'] == 'video' or 'video' in item -%}<|vision_start|><|video_pad|><|vision_end|>"
+    "{%- elif item['type'] == 'text' -%}{{ item['text'] }}{%- endif -%}"
+    "{%- endfor -%}{%- endif -%}"
+    "<|im_end|>\n"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}<|im_start|>assistant\n{%- endif -%}"
+)
+
+#: Pixel budget of the tiny processor: 32x32-pixel merged patches, 4 to 64 of them per image (fast on CPU).
+TINY_MIN_PIXELS = 32 * 32 * 4
+TINY_MAX_PIXELS = 32 * 32 * 64
+
+
+def default_corpus() -> list[str]:
+    """Text the tokenizer is trained on: every prompt and official-format answers (so both tokenize compactly)."""
+    task = "Use the right arm to place the orange block into the bowl."
+    texts = [cot_prompt(task, "avoidance"), cot_prompt(task, "correction")]
+    texts += [hard_prompt(tag, task) for tag in HARD_TAGS]
+    symbols = [
+        StraightArrow(start=(602, 179), end=(689, 325), colors=("green", "red")),
+        RotatingArrow(center=(550, 179), direction="clockwise"),
+        Crosshair(pos=(806, 196)),
+    ]
+    for i, ftype in enumerate(FAILURE_TYPES):
+        texts.append(
+            format_cot_answer(
+                success=False,
+                keyframe=i + 3,
+                failure_type=ftype,
+                low_level="Move the left gripper upward slightly and forward significantly, and grasp open.",
+                symbols=symbols,
+                mode=("avoidance", "correction")[i % 2],
+            )
+        )
+    texts.append(format_cot_answer(success=True))
+    texts.append("0123456789 [], {}: '\" left right upward downward forward backward clockwise counter-clockwise")
+    return texts
+
+
+def build_tokenizer(corpus: Iterable[str] | None = None, *, vocab_size: int = 1024):
+    """A byte-level BPE tokenizer with the Qwen special tokens and chat template (``PreTrainedTokenizerFast``)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(QWEN_SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(list(corpus if corpus is not None else default_corpus()), trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=None,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token=None,
+        chat_template=QWEN_CHAT_TEMPLATE,
+        model_max_length=32768,
+        padding_side="left",
+        clean_up_tokenization_spaces=False,
+    )
+
+
+def tiny_qwen3vl_config(tokenizer, *, hidden_size: int = 64, num_layers: int = 2):
+    """A ~0.5 M parameter Qwen3-VL config wired to ``tokenizer``'s special-token ids."""
+    from transformers import Qwen3VLConfig
+
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
+    head_dim = 16
+    return Qwen3VLConfig(
+        text_config=dict(
+            vocab_size=len(tokenizer),
+            hidden_size=hidden_size,
+            intermediate_size=hidden_size * 2,
+            num_hidden_layers=num_layers,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=head_dim,
+            max_position_embeddings=32768,
+            # mrope_section must sum to head_dim / 2 (temporal, height, width).
+            rope_parameters={"rope_type": "default", "rope_theta": 1e4, "mrope_section": [2, 3, 3], "mrope_interleaved": True},
+            pad_token_id=ids["<|endoftext|>"],
+        ),
+        vision_config=dict(
+            depth=2,
+            hidden_size=64,
+            intermediate_size=128,
+            num_heads=4,
+            patch_size=16,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            out_hidden_size=hidden_size,
+            num_position_embeddings=256,
+            deepstack_visual_indexes=[0],
+        ),
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=True,
+    )
+
+
+def build_tiny_processor(tokenizer, *, min_pixels: int = TINY_MIN_PIXELS, max_pixels: int = TINY_MAX_PIXELS):
+    from transformers import Qwen3VLProcessor
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import Qwen2VLImageProcessor
+    from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
+
+    # Patch 16 + merge 2 as in Qwen3-VL; ``size`` holds the pixel budget (shortest_edge = min, longest_edge = max).
+    image_processor = Qwen2VLImageProcessor(
+        patch_size=16, merge_size=2, temporal_patch_size=2, size={"shortest_edge": min_pixels, "longest_edge": max_pixels}
+    )
+    video_processor = Qwen3VLVideoProcessor(patch_size=16, merge_size=2, temporal_patch_size=2)
+    return Qwen3VLProcessor(
+        image_processor=image_processor, tokenizer=tokenizer, video_processor=video_processor, chat_template=QWEN_CHAT_TEMPLATE
+    )
+
+
+def build_tiny_qwen3vl(
+    out_dir: str | os.PathLike,
+    *,
+    seed: int = 0,
+    corpus: Iterable[str] | None = None,
+    vocab_size: int = 1024,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+) -> Path:
+    """Write a tiny random Qwen3-VL checkpoint to ``out_dir`` (safetensors) and return the directory.
+
+    Deterministic for a seed. Loads with ``AutoModelForImageTextToText.from_pretrained(out_dir)`` and
+    ``AutoProcessor.from_pretrained(out_dir)``.
+    """
+    import torch
+    from transformers import GenerationConfig, Qwen3VLForConditionalGeneration
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tokenizer(corpus, vocab_size=vocab_size)
+    config = tiny_qwen3vl_config(tokenizer, hidden_size=hidden_size, num_layers=num_layers)
+    torch.manual_seed(seed)
+    model = Qwen3VLForConditionalGeneration(config).eval()
+    eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    pad = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    # Greedy by default, as the paper evaluates (temperature 0).
+    model.generation_config = GenerationConfig(do_sample=False, eos_token_id=[eos, pad], pad_token_id=pad, max_new_tokens=2048)
+    model.save_pretrained(out, safe_serialization=True)
+    build_tiny_processor(tokenizer).save_pretrained(out)
+    return out
+
+
+def count_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())
