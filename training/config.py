@@ -1,0 +1,160 @@
+"""Training configuration: one dataclass, every knob commented, saved resolved with every run.
+
+Presets live in ``training/configs/*.json``; the command line loads one (``--config``) and overrides single fields
+(``--set key=value``). The defaults are the paper's recipe for ViFailback-8B: LoRA rank 32, alpha 64, learning rate
+1e-5, one epoch, LoRA on the language model's attention and MLP projections, the vision-language merger fully
+trained, the vision tower frozen, bf16.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass
+class TrainConfig:
+    # ---- data -----------------------------------------------------------------------------------------------
+    # ShareGPT VQA files; "path" or "path:weight" (weight 2.0 repeats a source twice, 0.5 keeps half of it).
+    train_files: list[str] = field(default_factory=list)
+    # Every image path in the records is relative to this root (official layout: <root>/annotated_data/...).
+    dataset_root: str = "."
+    # Fraction of episodes held out for evaluation (split by episode, so held-out episodes are unseen).
+    eval_fraction: float = 0.02
+    # Cap on held-out samples evaluated each time (evaluation is a forward pass per sample).
+    max_eval_samples: int = 200
+    # Keep only these task tags (empty = all 11).
+    tags: list[str] = field(default_factory=list)
+    # Longest sequence in tokens; longer samples are cut at the end of the answer (never inside images).
+    max_length: int = 8192
+
+    # ---- model ----------------------------------------------------------------------------------------------
+    # A local model directory (Qwen3-VL / Qwen2.5-VL); nothing is downloaded.
+    model: str = ""
+    # "lora" (the paper) or "full" (small models, and the tiny model trained from scratch).
+    method: str = "lora"
+    lora_rank: int = 32
+    lora_alpha: int = 64
+    lora_dropout: float = 0.05
+    # LoRA goes on these projections of the language model only.
+    lora_targets: list[str] = field(default_factory=lambda: list(LORA_TARGETS))
+    # Train the vision-language merger (and Qwen3-VL's deepstack mergers) fully, as the paper does.
+    train_merger: bool = True
+    # Keep the vision tower frozen (the paper); "full" from scratch sets this false.
+    freeze_vision: bool = True
+    # Image pixel budget for the processor (None keeps the checkpoint's own).
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+
+    # ---- optimisation ---------------------------------------------------------------------------------------
+    learning_rate: float = 1e-5
+    epochs: float = 1.0
+    # Stop after this many optimiser steps (None: run the epochs).
+    max_steps: int | None = None
+    batch_size: int = 1  # per device
+    grad_accum: int = 8  # optimiser step every grad_accum batches
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    # "cosine" or "constant" (after warmup).
+    lr_schedule: str = "cosine"
+
+    # ---- precision and memory -------------------------------------------------------------------------------
+    # "bf16", "fp16" or "fp32" (CPU runs should use fp32).
+    dtype: str = "bf16"
+    gradient_checkpointing: bool = True
+
+    # ---- bookkeeping ----------------------------------------------------------------------------------------
+    output_dir: str = "runs/train"
+    log_every: int = 10  # optimiser steps
+    eval_every: int = 500  # optimiser steps; 0 = only at the end
+    save_every: int = 500  # optimiser steps; 0 = only at the end
+    keep_checkpoints: int = 2
+    seed: int = 0
+    # Resume: "auto" picks the newest checkpoint in output_dir, a path picks that one, "" starts fresh.
+    resume: str = ""
+    dataloader_workers: int = 0
+
+    def validate(self) -> TrainConfig:
+        problems = []
+        if not self.train_files:
+            problems.append("train_files is empty: give at least one ShareGPT VQA JSON file")
+        if not self.model:
+            problems.append("model is empty: give a local model directory")
+        if self.method not in ("lora", "full"):
+            problems.append(f"method must be 'lora' or 'full', got {self.method!r}")
+        if self.dtype not in ("bf16", "fp16", "fp32"):
+            problems.append(f"dtype must be bf16, fp16 or fp32, got {self.dtype!r}")
+        if self.lr_schedule not in ("cosine", "constant"):
+            problems.append(f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
+        if not 0.0 <= self.eval_fraction < 1.0:
+            problems.append(f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
+        for name in ("batch_size", "grad_accum", "max_length", "log_every", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.learning_rate <= 0:
+            problems.append(f"learning_rate must be > 0, got {self.learning_rate}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return p
+
+
+def _coerce(name: str, raw: str, current: Any) -> Any:
+    """Turn a ``--set`` string into the field's type (JSON for lists, numbers, booleans and null)."""
+    if isinstance(current, str) and not raw.startswith(("[", "{", '"')):
+        return raw
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        if isinstance(current, list):
+            return [s for s in raw.split(",") if s]
+        return raw
+    if isinstance(current, float) and isinstance(value, int):
+        value = float(value)
+    if isinstance(current, list) and isinstance(value, str):
+        value = [value]
+    return value
+
+
+def load_config(preset: str | os.PathLike | None = None, overrides: list[str] | None = None) -> TrainConfig:
+    """A preset JSON file (or the defaults), then ``key=value`` overrides; unknown keys are errors."""
+    cfg = TrainConfig()
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    if preset:
+        path = Path(preset)
+        if not path.is_file():
+            builtin = Path(__file__).parent / "configs" / f"{preset}.json"
+            if not builtin.is_file():
+                names = sorted(p.stem for p in (Path(__file__).parent / "configs").glob("*.json"))
+                raise ValueError(f"config {preset!r}: expected a JSON file or one of the presets {names}")
+            path = builtin
+        data = json.loads(path.read_text())
+        unknown = set(data) - known - {"_comment"}
+        if unknown:
+            raise ValueError(f"{path}: unknown config keys {sorted(unknown)}; expected some of {sorted(known)}")
+        for k, v in data.items():
+            if k != "_comment":
+                setattr(cfg, k, v)
+    for item in overrides or []:
+        if "=" not in item:
+            raise ValueError(f"--set {item!r}: expected key=value")
+        key, raw = item.split("=", 1)
+        if key not in known:
+            raise ValueError(f"--set {key}: unknown config key; expected one of {sorted(known)}")
+        setattr(cfg, key, _coerce(key, raw, getattr(cfg, key)))
+    return cfg

@@ -1,0 +1,126 @@
+"""Training data: ShareGPT VQA records from one or more sources, checked, mixed, and split by episode.
+
+Sources can be the official ``ViFailback_VQA_train.json``, the synthetic world's VQA files, or corrections
+exported from the app; they all share the LLaMA-Factory ShareGPT layout. Records whose images are missing are
+skipped and counted (some official downloads lack frames); records whose paths escape the dataset root are refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from vifailback_demo.core.dataset import VQARecord, load_vqa_records, resolve_in_root
+from vifailback_demo.errors import DatasetError
+
+
+@dataclass
+class Sample:
+    """One training example: the prompt (no image tokens), the target answer, absolute image paths."""
+
+    prompt: str
+    answer: str
+    images: list[Path]
+    tag: str | None
+    episode: str
+
+
+@dataclass
+class DataStats:
+    """What loading did, for the log and the run directory."""
+
+    per_source: dict[str, int] = field(default_factory=dict)
+    skipped_missing_images: int = 0
+    skipped_malformed: int = 0
+    per_tag: Counter = field(default_factory=Counter)
+    train: int = 0
+    heldout: int = 0
+
+    def to_dict(self) -> dict:
+        return {**self.__dict__, "per_tag": dict(self.per_tag)}
+
+
+def parse_source(spec: str) -> tuple[str, float]:
+    """``"path"`` or ``"path:weight"`` -> (path, weight)."""
+    path, sep, weight = spec.rpartition(":")
+    if sep and path and not weight.startswith(("/", "\\")):
+        try:
+            w = float(weight)
+        except ValueError:
+            return spec, 1.0
+        if w <= 0:
+            raise DatasetError(f"source {spec!r}: weight must be > 0")
+        return path, w
+    return spec, 1.0
+
+
+def episode_key(record: VQARecord) -> str:
+    """The folder of the first image: one folder per episode in the official layout."""
+    return str(PurePosixPath(record.images[0]).parent) if record.images else "no-images"
+
+
+def _to_sample(record: VQARecord, root: Path) -> Sample | None:
+    # The assistant message is the target; a Lite record without one falls back to its option answer.
+    prompt, answer = record.prompt, record.response if record.response is not None else record.answer
+    if prompt is None or answer is None or record.problems():
+        return None
+    paths = [resolve_in_root(root, rel, what="image") for rel in record.images]
+    if not all(p.is_file() for p in paths):
+        raise FileNotFoundError
+    return Sample(prompt=prompt, answer=answer, images=paths, tag=record.tag, episode=episode_key(record))
+
+
+def load_samples(
+    sources: list[str], root: str | Path, *, tags: list[str] | None = None, seed: int = 0
+) -> tuple[list[Sample], DataStats]:
+    """Read every source, drop unusable records (counted), apply weights deterministically."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"dataset root {root}: expected an existing directory")
+    stats = DataStats()
+    rng = random.Random(seed)
+    out: list[Sample] = []
+    for spec in sources:
+        path, weight = parse_source(spec)
+        kept: list[Sample] = []
+        for record in load_vqa_records(path):
+            if tags and record.tag not in tags:
+                continue
+            try:
+                sample = _to_sample(record, root)
+            except FileNotFoundError:
+                stats.skipped_missing_images += 1
+                continue
+            if sample is None:
+                stats.skipped_malformed += 1
+                continue
+            kept.append(sample)
+        # Integer part repeats the source, the fraction samples the rest without replacement.
+        whole, frac = int(weight), weight - int(weight)
+        weighted = kept * whole + rng.sample(kept, round(len(kept) * frac))
+        stats.per_source[path] = len(weighted)
+        out.extend(weighted)
+    for s in out:
+        stats.per_tag[s.tag] += 1
+    if not out:
+        raise DatasetError(f"no usable training records in {sources} (missing images: {stats.skipped_missing_images})")
+    return out, stats
+
+
+def split_by_episode(samples: list[Sample], fraction: float, seed: int = 0) -> tuple[list[Sample], list[Sample]]:
+    """Hold out whole episodes: a stable hash of the episode key decides, so adding data never reshuffles."""
+    if fraction <= 0:
+        return samples, []
+
+    def held(key: str) -> bool:
+        digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+    train = [s for s in samples if not held(s.episode)]
+    heldout = [s for s in samples if held(s.episode)]
+    if not train:
+        raise DatasetError(f"eval_fraction {fraction} left no training episodes; lower it")
+    return train, heldout

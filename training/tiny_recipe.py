@@ -1,0 +1,122 @@
+"""The recipe of the bundled tiny model (``assets/models/vifailback-tiny``), end to end and reproducible.
+
+    python -m training tiny --episodes 3000 --seed 0 --work runs/tiny-recipe --out assets/models/vifailback-tiny
+
+1. Generate the synthetic world's dataset (train split) with ``vifailback sim generate``.
+2. Train a byte-level BPE tokenizer (Qwen special tokens, chat template) on that corpus: every prompt and answer.
+3. Build a small Qwen3-VL from a config, with random weights.
+4. Train every parameter from scratch (preset ``tiny_scratch``) on all 11 task tags.
+5. Export the final model + processor as safetensors (checked to be at most 40 MB).
+
+The bench for its scores uses episodes from unseen seeds: ``vifailback sim generate --seed 1000 ...`` then
+``python -m eval run`` (see the README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from training.config import load_config
+
+MAX_BUNDLE_BYTES = 40 * 1024 * 1024
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--episodes", type=int, default=3000, help="synthetic training episodes to generate")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic world (bench seeds must differ)")
+    p.add_argument("--work", default="runs/tiny-recipe", help="working directory (data, tokenizer, runs)")
+    p.add_argument("--out", default="assets/models/vifailback-tiny", help="where the finished model goes")
+    p.add_argument("--data", help="use an already generated dataset root instead of generating one")
+    p.add_argument("--vocab-size", type=int, default=2048)
+    p.add_argument("--hidden-size", type=int, default=256)
+    p.add_argument("--layers", type=int, default=4)
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key of the tiny_scratch preset (repeatable)",
+    )
+
+
+def _generate(root: Path, episodes: int, seed: int) -> None:
+    if (root / "VQA" / "ViFailback_VQA_train.json").is_file():
+        return
+    cmd = [
+        sys.executable,
+        "-m",
+        "vifailback_demo",
+        "sim",
+        "generate",
+        "--episodes",
+        str(episodes),
+        "--seed",
+        str(seed),
+        "--out",
+        str(root),
+    ]
+    subprocess.run(cmd, check=True)
+
+
+def training_corpus(vqa_file: Path) -> list[str]:
+    """Every prompt and answer of the train file, so that both tokenize into few tokens."""
+    records = json.loads(vqa_file.read_text())
+    texts = []
+    for r in records:
+        texts.extend(m["content"].replace("<image>", "") for m in r["messages"])
+    return texts
+
+
+def run(args: argparse.Namespace) -> Path:
+    from vifailback_demo.models.tiny import build_tiny_qwen3vl
+
+    work = Path(args.work)
+    root = Path(args.data) if args.data else work / "data"
+    if not args.data:
+        _generate(root, args.episodes, args.seed)
+    train_file = root / "VQA" / "ViFailback_VQA_train.json"
+    if not train_file.is_file():
+        raise FileNotFoundError(f"{train_file}: expected the synthetic train split (vifailback sim generate)")
+    base = build_tiny_qwen3vl(
+        work / "base",
+        seed=args.seed,
+        corpus=training_corpus(train_file),
+        vocab_size=args.vocab_size,
+        hidden_size=args.hidden_size,
+        num_layers=args.layers,
+    )
+    cfg = load_config("tiny_scratch", args.overrides)
+    cfg.model, cfg.train_files, cfg.dataset_root = str(base), [str(train_file)], str(root)
+    cfg.output_dir = str(work / "run")
+    from training.train import train
+
+    final = train(cfg).final
+    out = Path(args.out)
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(final, out)
+    size = sum(p.stat().st_size for p in out.glob("*.safetensors"))
+    if size > MAX_BUNDLE_BYTES:
+        raise ValueError(f"{out}: weights are {size / 2**20:.1f} MB, over the 40 MB bundle limit; shrink the model")
+    (out / "RECIPE.json").write_text(
+        json.dumps(
+            {
+                "episodes": args.episodes,
+                "seed": args.seed,
+                "vocab_size": args.vocab_size,
+                "hidden_size": args.hidden_size,
+                "layers": args.layers,
+                "config": cfg.to_dict(),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"tiny model: {out} ({size / 2**20:.1f} MB of weights)")
+    return out

@@ -1,0 +1,232 @@
+"""Supervised fine-tuning of a Qwen3-VL-family model on ViFailback VQA data. Read it top to bottom.
+
+One loop for every scale: ``python -m training train`` on a CPU or one GPU, ``accelerate launch -m training train``
+on several GPUs with DeepSpeed ZeRO-2 (the paper) or FSDP; Accelerate handles devices, sharding and
+mixed precision. Every run directory holds the resolved config, data statistics, ``metrics.jsonl``, checkpoints
+(``checkpoint-<step>/``, resumable), and ``final/`` (the LoRA adapter, or the full model, plus the processor).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from training.collator import SFTCollator
+from training.config import TrainConfig
+from training.data import load_samples, split_by_episode
+from training.modeling import load_model, load_processor, trainable_summary
+
+STATE_FILE = "trainer_state.json"
+
+
+def find_checkpoint(resume: str, output_dir: Path) -> Path | None:
+    """``"auto"``: the newest ``checkpoint-<step>`` in the run; a path: that checkpoint; ``""``: none."""
+    if not resume:
+        return None
+    if resume != "auto":
+        path = Path(resume)
+        if not (path / STATE_FILE).is_file():
+            raise FileNotFoundError(f"resume {resume!r}: expected a checkpoint directory holding {STATE_FILE}")
+        return path
+    found = sorted(output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    found = [p for p in found if (p / STATE_FILE).is_file()]
+    return found[-1] if found else None
+
+
+class MetricsLog:
+    """Append-only JSON lines (always) and TensorBoard scalars (when tensorboard is installed)."""
+
+    def __init__(self, path: Path, enabled: bool) -> None:
+        self.path, self.enabled, self.tb = path, enabled, None
+        if enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(path.parent / "tensorboard"))
+            except (ImportError, ModuleNotFoundError):
+                self.tb = None
+
+    def write(self, step: int, **values: float) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a") as fh:
+            fh.write(json.dumps({"step": step, **values}) + "\n")
+        if self.tb is not None:
+            for k, v in values.items():
+                self.tb.add_scalar(k, v, step)
+        print(json.dumps({"step": step, **{k: round(v, 6) for k, v in values.items()}}), file=sys.stderr, flush=True)
+
+
+@torch.no_grad()
+def evaluate(model: Any, loader: DataLoader, accelerator: Any) -> float:
+    """Mean loss over the held-out answers (tokens weighted equally)."""
+    model.eval()
+    total, count = 0.0, 0
+    for batch in loader:
+        tokens = (batch["labels"] != -100).sum()
+        loss = model(**batch).loss
+        total += float(accelerator.gather(loss.detach() * tokens).sum())
+        count += int(accelerator.gather(tokens).sum())
+    model.train()
+    return total / max(1, count)
+
+
+@dataclass
+class TrainRun:
+    """What a run produced: the exported directory, the trained model in memory, and the last step."""
+
+    final: Path
+    model: Any
+    steps: int
+
+
+def train(cfg: TrainConfig) -> TrainRun:
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup
+
+    cfg.validate()
+    out = Path(cfg.output_dir)
+    use_amp = torch.cuda.is_available() and cfg.dtype in ("bf16", "fp16")
+    accelerator = Accelerator(
+        gradient_accumulation_steps=cfg.grad_accum, mixed_precision=cfg.dtype if use_amp else "no"
+    )
+    main = accelerator.is_main_process
+    set_seed(cfg.seed)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        cfg.save(out / "config.json")  # the resolved config, with every default spelled out
+
+    # 1. Data: every source, checked and mixed; whole episodes held out for evaluation.
+    samples, stats = load_samples(cfg.train_files, cfg.dataset_root, tags=cfg.tags or None, seed=cfg.seed)
+    train_set, heldout = split_by_episode(samples, cfg.eval_fraction, cfg.seed)
+    heldout = heldout[: cfg.max_eval_samples]
+    stats.train, stats.heldout = len(train_set), len(heldout)
+    processor = load_processor(cfg)
+    collator = SFTCollator(processor, cfg.max_length)
+    if main:
+        (out / "data_stats.json").write_text(json.dumps(stats.to_dict(), indent=2) + "\n")
+
+    # 2. Model: LoRA on the language model + trainable merger (the paper), or every parameter ("full").
+    model = load_model(cfg)
+    model.train()
+
+    # 3. Optimiser and learning-rate schedule, in optimiser steps (one step per grad_accum batches).
+    batches_per_epoch = math.ceil(len(train_set) / cfg.batch_size / accelerator.num_processes)
+    steps_per_epoch = max(1, math.ceil(batches_per_epoch / cfg.grad_accum))
+    total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    warmup = int(cfg.warmup_ratio * total_steps)
+    make_schedule = (
+        get_cosine_schedule_with_warmup if cfg.lr_schedule == "cosine" else get_constant_schedule_with_warmup
+    )
+    kwargs = {"num_training_steps": total_steps} if cfg.lr_schedule == "cosine" else {}
+    scheduler = make_schedule(optimizer, num_warmup_steps=warmup, **kwargs)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    eval_loader = None
+    if heldout:
+        eval_gen = torch.Generator().manual_seed(cfg.seed)
+        eval_loader = accelerator.prepare(
+            DataLoader(heldout, batch_size=cfg.batch_size, collate_fn=collator, generator=eval_gen)
+        )
+
+    # 4. Resume: weights, optimiser, schedule and RNG from the checkpoint; the data position from its state file.
+    step, epoch, batches_done = 0, 0, 0
+    checkpoint = find_checkpoint(cfg.resume, out)
+    if checkpoint is not None:
+        accelerator.load_state(str(checkpoint))
+        state = json.loads((checkpoint / STATE_FILE).read_text())
+        step, epoch, batches_done = state["step"], state["epoch"], state["batches_done"]
+        accelerator.print(f"resumed from {checkpoint} at step {step} (epoch {epoch}, batch {batches_done})")
+    log = MetricsLog(out / "metrics.jsonl", main)
+    if main:
+        log.write(step, **{k: float(v) for k, v in trainable_summary(model).items()}, total_steps=float(total_steps))
+
+    def save_checkpoint() -> None:
+        path = out / f"checkpoint-{step}"
+        accelerator.save_state(str(path))
+        if main:
+            (path / STATE_FILE).write_text(json.dumps({"step": step, "epoch": epoch, "batches_done": batches_done}))
+            old = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[: -cfg.keep_checkpoints]
+            for p in old:
+                shutil.rmtree(p, ignore_errors=True)
+        accelerator.wait_for_everyone()
+
+    # 5. The loop. Each epoch draws its own order from (seed, epoch), so a resumed run sees the same batches.
+    window_loss, window_batches, started = 0.0, 0, time.time()
+    while step < total_steps:
+        order = list(range(len(train_set)))
+        random.Random(cfg.seed * 1000 + epoch).shuffle(order)
+        remaining = order[batches_done * cfg.batch_size * accelerator.num_processes :]
+        # Its own generator: iterating a DataLoader draws a seed, which must not disturb the (restored) global RNG.
+        generator = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+        subset = Subset(train_set, remaining)
+        loader = accelerator.prepare(
+            DataLoader(
+                subset,
+                batch_size=cfg.batch_size,
+                collate_fn=collator,
+                num_workers=cfg.dataloader_workers,
+                generator=generator,
+            )
+        )
+        for batch in loader:
+            with accelerator.accumulate(model):
+                loss = model(**batch).loss
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and cfg.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            batches_done += 1
+            window_loss += float(loss.detach())
+            window_batches += 1
+            if not accelerator.sync_gradients:
+                continue
+            step += 1
+            if step % cfg.log_every == 0 or step == total_steps:
+                elapsed = time.time() - started
+                log.write(
+                    step,
+                    loss=window_loss / window_batches,
+                    lr=scheduler.get_last_lr()[0],
+                    epoch=epoch + batches_done / max(1, batches_per_epoch),
+                    seconds=elapsed,
+                )
+                window_loss, window_batches = 0.0, 0
+            if eval_loader is not None and cfg.eval_every and step % cfg.eval_every == 0:
+                log.write(step, eval_loss=evaluate(model, eval_loader, accelerator))
+            if cfg.save_every and step % cfg.save_every == 0 and step < total_steps:
+                save_checkpoint()
+            if step >= total_steps:
+                break
+        else:
+            epoch, batches_done = epoch + 1, 0
+            continue
+        break
+
+    # 6. Final evaluation and export: the adapter (LoRA) or the model (full), with the processor beside it.
+    if eval_loader is not None:
+        log.write(step, eval_loss=evaluate(model, eval_loader, accelerator))
+    save_checkpoint()
+    final = out / "final"
+    accelerator.wait_for_everyone()
+    unwrapped = accelerator.unwrap_model(model)
+    unwrapped.save_pretrained(str(final), is_main_process=main, save_function=accelerator.save, safe_serialization=True)
+    if main:
+        processor.save_pretrained(str(final))
+        summary = {"steps": step, "truncated_answers": collator.truncated, **trainable_summary(unwrapped)}
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return TrainRun(final=final, model=unwrapped, steps=step)
