@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from eval.paper import weighted_average
-from eval.tasks import HARD, LITE, TASKS
+from eval.tasks import COT_TAGS, HARD, LITE, TASKS
 
 
 def _pct(values: Sequence[float]) -> float | None:
@@ -54,7 +54,7 @@ def summarize(
             entry.update(metric="accuracy", accuracy=_pct(offline), score=_pct(offline))
             lite_scores.extend(offline)
         else:
-            metric = "structured" if offline and task_rows[0]["offline"].get("metric") == "structured" else "rouge_l_f1"
+            metric = "structured" if tag in COT_TAGS else "rouge_l_f1"
             entry.update(offline_metric=metric, offline=_pct(offline), judge=_pct(judged), n_judged=len(judged))
             hard_offline.extend(offline)
             hard_judge.extend(judged)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -95,10 +94,10 @@ class OpenAIChatClient:
                 if exc.code not in _RETRY_STATUS:
                     raise PermanentBackendError(f"{self.url}: HTTP {exc.code} {exc.reason}: {detail}") from None
                 last = BackendError(f"{self.url}: HTTP {exc.code} {exc.reason}")
-            except (TimeoutError, socket.timeout) as exc:
+            except TimeoutError as exc:
                 last = BackendTimeoutError(f"{self.url}: no answer within {self.timeout_s:g} s ({exc})")
             except urllib.error.URLError as exc:
-                if isinstance(exc.reason, (TimeoutError, socket.timeout)):
+                if isinstance(exc.reason, TimeoutError):
                     last = BackendTimeoutError(f"{self.url}: no answer within {self.timeout_s:g} s")
                 else:
                     last = BackendError(f"{self.url}: cannot connect ({exc.reason})")
@@ -127,7 +126,9 @@ class OpenAIChatGenerator:
         self.temperature = temperature
 
     def generate(self, images: list[np.ndarray], prompt: str) -> str:
-        content: list[dict[str, Any]] = [{"type": "image_url", "image_url": {"url": image_data_url(im)}} for im in images]
+        content: list[dict[str, Any]] = [
+            {"type": "image_url", "image_url": {"url": image_data_url(im)}} for im in images
+        ]
         content.append({"type": "text", "text": prompt})
         return self.client.chat(
             [{"role": "user", "content": content}], temperature=self.temperature, max_tokens=self.max_tokens

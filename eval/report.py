@@ -109,7 +109,9 @@ def markdown_text(summary: dict[str, Any], meta: dict[str, Any], *, compare_pape
         for tag, t in summary["per_task"].items():
             if tag in PAPER_VIFAILBACK_8B_PER_TASK:
                 mine = t["score"] if t["split"] == LITE else t["judge"]
-                lines.append(f"| {t['number']} | {t['name']} | {PAPER_VIFAILBACK_8B_PER_TASK[tag]:.2f} | {_fmt(mine)} |")
+                lines.append(
+                    f"| {t['number']} | {t['name']} | {PAPER_VIFAILBACK_8B_PER_TASK[tag]:.2f} | {_fmt(mine)} |"
+                )
     return "\n".join(lines) + "\n"
 
 

@@ -94,7 +94,7 @@ def generate_samples(
     chunks = _chunks(todo, batch_size if batched else 1)
     started = time.monotonic()
     state = {"consecutive": 0, "abort": None}
-    report_every = max(1, len(todo) // 20)
+    report_every = max(10, len(todo) // 20)
 
     def work(chunk: list[BenchItem]) -> tuple[list[str], float]:
         requests = [(load_item_images(dataset_root, it), it.prompt) for it in chunk]
@@ -109,7 +109,9 @@ def generate_samples(
 
     with JsonlAppender(out / SAMPLES_FILE) as samples, JsonlAppender(out / ERRORS_FILE) as errors:
 
-        def on_result(chunk: list[BenchItem], result: tuple[list[str], float] | None, error: BaseException | None) -> bool:
+        def on_result(
+            chunk: list[BenchItem], result: tuple[list[str], float] | None, error: BaseException | None
+        ) -> bool:
             if error is None and result is not None:
                 replies, latency = result
                 for it, reply in zip(chunk, replies):
@@ -117,7 +119,8 @@ def generate_samples(
                 stats.written += len(chunk)
                 state["consecutive"] = 0
                 if stats.written % report_every < len(chunk):
-                    log(f"eval: {stats.written + stats.skipped}/{stats.selected} items done")
+                    rate = stats.written / max(1e-9, time.monotonic() - started)
+                    log(f"eval: {stats.written + stats.skipped}/{stats.selected} items done ({rate:.2f} items/s)")
                 return False
             message = f"{type(error).__name__}: {error}"
             for it in chunk:

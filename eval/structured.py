@@ -172,7 +172,12 @@ def score_symbols(pred: list[Symbol], ref: list[Symbol]) -> dict[str, Any]:
     mean_distance = _mean(distances) if distances else None
     if mean_distance is not None:
         parts["points"] = max(0.0, 1.0 - mean_distance / POINT_TOLERANCE)
-    return {"score": _mean(list(parts.values())), "parts": parts, "matched": len(pairs), "point_distance": mean_distance}
+    return {
+        "score": _mean(list(parts.values())),
+        "parts": parts,
+        "matched": len(pairs),
+        "point_distance": mean_distance,
+    }
 
 
 # --- whole CoT answer ----------------------------------------------------------------------------------------
