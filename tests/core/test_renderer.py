@@ -212,3 +212,15 @@ def test_renderer_is_safe_to_share_between_threads():
     with ThreadPoolExecutor(4) as pool:
         outs = list(pool.map(lambda _: renderer.render(blank(), symbols, normalized=False), range(16)))
     assert all(np.array_equal(o, expected) for o in outs)
+
+
+def test_legend_draws_every_symbol():
+    from vifailback_demo.render.legend import LEGEND, render_legend
+
+    sheet = render_legend(cell=200, columns=4)
+    assert sheet.shape == (2 * (200 + 46), 4 * 208, 3)
+    background = np.array([118, 112, 104])
+    for i in range(len(LEGEND)):
+        r, c = divmod(i, 4)
+        tile = sheet[r * 246 : r * 246 + 200, c * 208 : c * 208 + 200].astype(int)
+        assert (np.abs(tile - background).sum(axis=2) > 60).sum() > 200, LEGEND[i][0]
