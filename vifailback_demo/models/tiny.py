@@ -121,7 +121,12 @@ def tiny_qwen3vl_config(tokenizer, *, hidden_size: int = 64, num_layers: int = 2
             head_dim=head_dim,
             max_position_embeddings=32768,
             # mrope_section must sum to head_dim / 2 (temporal, height, width).
-            rope_parameters={"rope_type": "default", "rope_theta": 1e4, "mrope_section": [2, 3, 3], "mrope_interleaved": True},
+            rope_parameters={
+                "rope_type": "default",
+                "rope_theta": 1e4,
+                "mrope_section": [2, 3, 3],
+                "mrope_interleaved": True,
+            },
             pad_token_id=ids["<|endoftext|>"],
         ),
         vision_config=dict(
@@ -151,11 +156,17 @@ def build_tiny_processor(tokenizer, *, min_pixels: int = TINY_MIN_PIXELS, max_pi
 
     # Patch 16 + merge 2 as in Qwen3-VL; ``size`` holds the pixel budget (shortest_edge = min, longest_edge = max).
     image_processor = Qwen2VLImageProcessor(
-        patch_size=16, merge_size=2, temporal_patch_size=2, size={"shortest_edge": min_pixels, "longest_edge": max_pixels}
+        patch_size=16,
+        merge_size=2,
+        temporal_patch_size=2,
+        size={"shortest_edge": min_pixels, "longest_edge": max_pixels},
     )
     video_processor = Qwen3VLVideoProcessor(patch_size=16, merge_size=2, temporal_patch_size=2)
     return Qwen3VLProcessor(
-        image_processor=image_processor, tokenizer=tokenizer, video_processor=video_processor, chat_template=QWEN_CHAT_TEMPLATE
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        video_processor=video_processor,
+        chat_template=QWEN_CHAT_TEMPLATE,
     )
 
 
@@ -185,7 +196,9 @@ def build_tiny_qwen3vl(
     eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
     pad = tokenizer.convert_tokens_to_ids("<|endoftext|>")
     # Greedy by default, as the paper evaluates (temperature 0).
-    model.generation_config = GenerationConfig(do_sample=False, eos_token_id=[eos, pad], pad_token_id=pad, max_new_tokens=2048)
+    model.generation_config = GenerationConfig(
+        do_sample=False, eos_token_id=[eos, pad], pad_token_id=pad, max_new_tokens=2048
+    )
     model.save_pretrained(out, safe_serialization=True)
     build_tiny_processor(tokenizer).save_pretrained(out)
     return out

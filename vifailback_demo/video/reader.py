@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -187,19 +187,11 @@ def probe_video(path: str | os.PathLike, limits: VideoLimits | None = None) -> V
             raise VideoError(f"{p.name}: the first frame cannot be decoded ({exc}); the file is corrupt") from None
         if first is None:
             raise VideoError(f"{p.name}: the video stream has no decodable frames")
-        return _replace_rotation(info, _rotation_of(stream, first))
-
-
-def _replace_rotation(info: VideoInfo, rotation: int) -> VideoInfo:
-    from dataclasses import replace
-
-    return replace(info, rotation=rotation)
+        return replace(info, rotation=_rotation_of(stream, first))
 
 
 def _with_scanned_duration(info: VideoInfo, container, stream) -> VideoInfo:
     """Headers without a duration (some live-recorded webm): read packet times, which needs no decoding."""
-    from dataclasses import replace
-
     import av
 
     tb, end = float(stream.time_base), None
@@ -311,7 +303,7 @@ def read_video(
         if first is None:
             detail = f" ({dec.errors[0]})" if dec.errors else ""
             raise VideoError(f"{p.name}: no frame could be decoded{detail}; the file is corrupt or truncated")
-        info = _replace_rotation(info, _rotation_of(stream, first[1]))
+        info = replace(info, rotation=_rotation_of(stream, first[1]))
         start = first[0]
         step = 1.0 / info.fps if info.fps else 0.04
         end_estimate = start + max((info.duration_s or step) - (start - info.start_s) - step, 0.0)
@@ -360,7 +352,9 @@ def _frame_files(folder: Path) -> list[Path]:
         if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and "_annotations" not in f.stem
     ]
     if not files:
-        raise VideoError(f"{folder}: no frames found; expected images named like 0.jpg, 1.jpg, ... ({', '.join(IMAGE_SUFFIXES)})")
+        raise VideoError(
+            f"{folder}: no frames found; expected images named like 0.jpg, 1.jpg, ... ({', '.join(IMAGE_SUFFIXES)})"
+        )
     return files
 
 
@@ -402,7 +396,9 @@ def read_frame_folder(
         image = read_image_rgb(ordered[i])
         if max_side and max(image.shape[:2]) > max_side:
             scale = max_side / max(image.shape[:2])
-            image = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+            image = cv2.resize(
+                image, (round(image.shape[1] * scale), round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA
+            )
         frames.append(image)
     return SampledFrames(
         frames=frames,
