@@ -32,9 +32,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--work", default="runs/tiny-recipe", help="working directory (data, tokenizer, runs)")
     p.add_argument("--out", default="assets/models/vifailback-tiny", help="where the finished model goes")
     p.add_argument("--data", help="use an already generated dataset root instead of generating one")
-    p.add_argument("--vocab-size", type=int, default=2048)
-    p.add_argument("--hidden-size", type=int, default=256)
-    p.add_argument("--layers", type=int, default=4)
+    p.add_argument(
+        "--vocab-size", type=int, default=4096, help="BPE vocabulary (merges span words; digits stay single)"
+    )
+    p.add_argument("--hidden-size", type=int, default=256, help="language model width")
+    p.add_argument("--layers", type=int, default=4, help="language model layers")
+    p.add_argument("--vision-hidden-size", type=int, default=128, help="vision tower width")
+    p.add_argument("--vision-depth", type=int, default=3, help="vision tower blocks")
+    p.add_argument(
+        "--max-pixels", type=int, default=32 * 32 * 20, help="image pixel budget (32x32 px per visual token)"
+    )
     p.add_argument(
         "--set",
         dest="overrides",
@@ -88,8 +95,17 @@ def run(args: argparse.Namespace) -> Path:
         seed=args.seed,
         corpus=training_corpus(train_file),
         vocab_size=args.vocab_size,
+        merge_across_words=True,
+        max_pixels=args.max_pixels,
         hidden_size=args.hidden_size,
         num_layers=args.layers,
+        num_heads=8,
+        num_kv_heads=4,
+        head_dim=args.hidden_size // 8,
+        intermediate_size=args.hidden_size * 3,
+        vision_hidden_size=args.vision_hidden_size,
+        vision_depth=args.vision_depth,
+        vision_heads=4,
     )
     cfg = load_config("tiny_scratch", args.overrides)
     cfg.model, cfg.train_files, cfg.dataset_root = str(base), [str(train_file)], str(root)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from vifailback_demo.core.answer import FAILURE_TYPES, format_cot_answer
 from vifailback_demo.core.prompts import HARD_TAGS, cot_prompt, hard_prompt
@@ -29,21 +30,19 @@ QWEN_SPECIAL_TOKENS: tuple[str, ...] = (
     "<|video_pad|>",
 )
 
-#: A Qwen-style chat template: images become ``<|vision_start|><|image_pad|><|vision_end|>`` in content order.
-QWEN_CHAT_TEMPLATE = (
-    "{%- for message in messages -%}"
-    "<|im_start|>{{ message['role'] }}\n"
-    "{%- if message['content'] is string -%}{{ message['content'] }}"
-    "{%- else -%}{%- for item in message['content'] -%}"
-    "{%- if item['type'] == 'image' or 'image' in item or 'image_url' in item -%}"
-    "<|vision_start|><|image_pad|><|vision_end|>"
-    "{%- elif item['type'] == 'video' or 'video' in item -%}<|vision_start|><|video_pad|><|vision_end|>"
-    "{%- elif item['type'] == 'text' -%}{{ item['text'] }}{%- endif -%}"
-    "{%- endfor -%}{%- endif -%}"
-    "<|im_end|>\n"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}<|im_start|>assistant\n{%- endif -%}"
-)
+#: A Qwen-style chat template: ``<|im_start|>role\n...<|im_end|>\n``, images as
+#: ``<|vision_start|><|image_pad|><|vision_end|>`` in content order (the layout of real Qwen3-VL checkpoints).
+QWEN_CHAT_TEMPLATE = r"""{%- for message in messages %}
+{{- '<|im_start|>' + message['role'] + '\n' }}
+{%- if message['content'] is string %}{{- message['content'] }}
+{%- else %}{%- for item in message['content'] %}
+{%- if item['type'] == 'image' or 'image' in item or 'image_url' in item %}{{- '<|vision_start|><|image_pad|><|vision_end|>' }}
+{%- elif item['type'] == 'video' or 'video' in item %}{{- '<|vision_start|><|video_pad|><|vision_end|>' }}
+{%- elif item['type'] == 'text' %}{{- item['text'] }}
+{%- endif %}{%- endfor %}{%- endif %}
+{{- '<|im_end|>\n' }}
+{%- endfor %}
+{%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %}"""
 
 #: Pixel budget of the tiny processor: 32x32-pixel merged patches, 4 to 64 of them per image (fast on CPU).
 TINY_MIN_PIXELS = 32 * 32 * 4
@@ -76,13 +75,27 @@ def default_corpus() -> list[str]:
     return texts
 
 
-def build_tokenizer(corpus: Iterable[str] | None = None, *, vocab_size: int = 1024):
-    """A byte-level BPE tokenizer with the Qwen special tokens and chat template (``PreTrainedTokenizerFast``)."""
+def build_tokenizer(corpus: Iterable[str] | None = None, *, vocab_size: int = 1024, merge_across_words: bool = False):
+    """A byte-level BPE tokenizer with the Qwen special tokens and chat template (``PreTrainedTokenizerFast``).
+
+    ``merge_across_words=True`` lets merges span spaces while keeping every digit a token of its own: the fixed
+    ViFailback prompt and answer phrases collapse to a few tokens (an unseen task's CoT prompt: ~40 tokens instead
+    of ~670), which is what makes the bundled tiny model fast to train and run on a CPU, while coordinates stay
+    digit by digit so new numbers are still spelled out.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    if merge_across_words:
+        tok.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Digits(individual_digits=True),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+            ]
+        )
+    else:
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -104,36 +117,52 @@ def build_tokenizer(corpus: Iterable[str] | None = None, *, vocab_size: int = 10
     )
 
 
-def tiny_qwen3vl_config(tokenizer, *, hidden_size: int = 64, num_layers: int = 2):
-    """A ~0.5 M parameter Qwen3-VL config wired to ``tokenizer``'s special-token ids."""
+def mrope_sections(head_dim: int) -> list[int]:
+    """Temporal/height/width rotary sections; they must sum to head_dim / 2 ([2, 3, 3] for 16, [4, 6, 6] for 32)."""
+    hw = 3 * head_dim // 16
+    return [head_dim // 2 - 2 * hw, hw, hw]
+
+
+def tiny_qwen3vl_config(
+    tokenizer,
+    *,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    num_heads: int = 4,
+    num_kv_heads: int = 2,
+    head_dim: int = 16,
+    intermediate_size: int | None = None,
+    vision_depth: int = 2,
+    vision_hidden_size: int = 64,
+    vision_heads: int = 4,
+):
+    """A small Qwen3-VL config wired to ``tokenizer``'s special-token ids (~0.5 M parameters by default)."""
     from transformers import Qwen3VLConfig
 
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
-    head_dim = 16
     return Qwen3VLConfig(
         text_config=dict(
             vocab_size=len(tokenizer),
             hidden_size=hidden_size,
-            intermediate_size=hidden_size * 2,
+            intermediate_size=intermediate_size or hidden_size * 2,
             num_hidden_layers=num_layers,
-            num_attention_heads=4,
-            num_key_value_heads=2,
+            num_attention_heads=num_heads,
+            num_key_value_heads=num_kv_heads,
             head_dim=head_dim,
             max_position_embeddings=32768,
-            # mrope_section must sum to head_dim / 2 (temporal, height, width).
             rope_parameters={
                 "rope_type": "default",
                 "rope_theta": 1e4,
-                "mrope_section": [2, 3, 3],
+                "mrope_section": mrope_sections(head_dim),
                 "mrope_interleaved": True,
             },
             pad_token_id=ids["<|endoftext|>"],
         ),
         vision_config=dict(
-            depth=2,
-            hidden_size=64,
-            intermediate_size=128,
-            num_heads=4,
+            depth=vision_depth,
+            hidden_size=vision_hidden_size,
+            intermediate_size=vision_hidden_size * 2,
+            num_heads=vision_heads,
             patch_size=16,
             spatial_merge_size=2,
             temporal_patch_size=2,
@@ -176,11 +205,14 @@ def build_tiny_qwen3vl(
     seed: int = 0,
     corpus: Iterable[str] | None = None,
     vocab_size: int = 1024,
-    hidden_size: int = 64,
-    num_layers: int = 2,
+    merge_across_words: bool = False,
+    min_pixels: int = TINY_MIN_PIXELS,
+    max_pixels: int = TINY_MAX_PIXELS,
+    **config: Any,
 ) -> Path:
     """Write a tiny random Qwen3-VL checkpoint to ``out_dir`` (safetensors) and return the directory.
 
+    ``config`` takes the keyword arguments of :func:`tiny_qwen3vl_config` (hidden_size, num_layers, head_dim...).
     Deterministic for a seed. Loads with ``AutoModelForImageTextToText.from_pretrained(out_dir)`` and
     ``AutoProcessor.from_pretrained(out_dir)``.
     """
@@ -189,10 +221,10 @@ def build_tiny_qwen3vl(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer(corpus, vocab_size=vocab_size)
-    config = tiny_qwen3vl_config(tokenizer, hidden_size=hidden_size, num_layers=num_layers)
+    tokenizer = build_tokenizer(corpus, vocab_size=vocab_size, merge_across_words=merge_across_words)
+    model_config = tiny_qwen3vl_config(tokenizer, **config)
     torch.manual_seed(seed)
-    model = Qwen3VLForConditionalGeneration(config).eval()
+    model = Qwen3VLForConditionalGeneration(model_config).eval()
     eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
     pad = tokenizer.convert_tokens_to_ids("<|endoftext|>")
     # Greedy by default, as the paper evaluates (temperature 0).
@@ -200,7 +232,7 @@ def build_tiny_qwen3vl(
         do_sample=False, eos_token_id=[eos, pad], pad_token_id=pad, max_new_tokens=2048
     )
     model.save_pretrained(out, safe_serialization=True)
-    build_tiny_processor(tokenizer).save_pretrained(out)
+    build_tiny_processor(tokenizer, min_pixels=min_pixels, max_pixels=max_pixels).save_pretrained(out)
     return out
 
 
