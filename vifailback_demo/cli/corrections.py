@@ -1,0 +1,129 @@
+"""``vifailback corrections list|stats|export``: look into the corrections store and turn it into training data."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from vifailback_demo.cli.main import CommandResult
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "corrections",
+        help="the corrections store: list, stats, export as training data",
+        description="Human-reviewed corrections live in a SQLite store under the data directory (--data-dir, else "
+        "$VIFAILBACK_DATA_DIR, else ./vifailback_data).",
+    )
+    csub = p.add_subparsers(dest="corrections_command", metavar="SUBCOMMAND")
+    store_args = argparse.ArgumentParser(add_help=False)
+    store_args.add_argument(
+        "--data-dir", help="data directory of the store (default $VIFAILBACK_DATA_DIR or ./vifailback_data)"
+    )
+
+    ls = csub.add_parser("list", parents=[common, store_args], help="list stored corrections, newest first")
+    ls.add_argument("--decision", choices=["accepted", "rejected", "skipped"], help="only this decision")
+    ls.add_argument("--status", choices=["unreviewed", "reviewed"], help="only this review status")
+    ls.add_argument("--failure-type", help="only this failure type, e.g. 'gripper state'")
+    ls.add_argument("--search", help="text contained in the task instruction")
+    ls.add_argument("--limit", type=int, default=20, help="records per page (default 20)")
+    ls.add_argument("--offset", type=int, default=0, help="records to skip (default 0)")
+    ls.set_defaults(handler=cmd_list)
+
+    st = csub.add_parser(
+        "stats", parents=[common, store_args], help="counts by failure type, decision and review status"
+    )
+    st.set_defaults(handler=cmd_stats)
+
+    ex = csub.add_parser(
+        "export",
+        parents=[common, store_args],
+        help="write accepted corrections as VQA training data",
+        description="Derive VQA pairs (CoT, Lite and Hard tags) from accepted corrections and write them as "
+        "LLaMA-Factory ShareGPT JSON plus images/ and dataset_info.json (--format sharegpt), or as a Hugging Face "
+        "dataset saved with save_to_disk (--format hf). The export is written to a temporary directory and renamed "
+        "to --out when complete.",
+    )
+    ex.add_argument("--format", choices=["sharegpt", "hf"], required=True, help="output format")
+    ex.add_argument("--out", required=True, help="output directory (must not exist or be empty, see --overwrite)")
+    ex.add_argument("--reviewed-only", action="store_true", help="only records marked reviewed")
+    ex.add_argument("--failure-type", help="only this failure type")
+    ex.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out")
+    ex.add_argument(
+        "--push-to-hub",
+        metavar="REPO_ID",
+        help="with --format hf: also push (private) to this Hub repo; needs HF_TOKEN",
+    )
+    ex.set_defaults(handler=cmd_export)
+    p.set_defaults(handler=_need_subcommand)
+
+
+def _need_subcommand(args: argparse.Namespace) -> CommandResult:
+    from vifailback_demo.errors import StoreError
+
+    raise StoreError("expected a subcommand: 'vifailback corrections list|stats|export ...'")
+
+
+def _open(args: argparse.Namespace):
+    from vifailback_demo.store import CorrectionsStore
+
+    return CorrectionsStore(args.data_dir, create=False)
+
+
+def cmd_list(args: argparse.Namespace) -> CommandResult:
+    with _open(args) as store:
+        page = store.list(
+            decision=args.decision,
+            review_status=args.status,
+            failure_type=args.failure_type,
+            search=args.search,
+            offset=args.offset,
+            limit=args.limit,
+        )
+    items = [
+        {
+            "id": r.id,
+            "created_at": r.created_at,
+            "who": r.who,
+            "task": r.task,
+            "mode": r.mode,
+            "decision": r.decision,
+            "review_status": r.review_status,
+            "failure_type": r.final.failure_type if r.final else None,
+            "frames": len(r.frames),
+            "revision": r.revision,
+        }
+        for r in page.records
+    ]
+    lines = [
+        f"#{i['id']:<5} {i['decision']:<8} {i['review_status']:<10} {i['failure_type'] or '-'!s:<18} {i['task'][:60]}"
+        for i in items
+    ]
+    lines.append(f"{len(items)} of {page.total} shown (offset {page.offset})")
+    return CommandResult(
+        data={"total": page.total, "offset": page.offset, "limit": page.limit, "items": items}, text="\n".join(lines)
+    )
+
+
+def cmd_stats(args: argparse.Namespace) -> CommandResult:
+    with _open(args) as store:
+        stats = store.stats()
+    lines = [f"total: {stats['total']} records, {stats['images']} images"]
+    for key in ("by_decision", "by_review_status", "by_failure_type"):
+        lines.append(f"{key.replace('_', ' ')}: " + ", ".join(f"{k} {v}" for k, v in sorted(stats[key].items())))
+    return CommandResult(data=stats, text="\n".join(lines))
+
+
+def cmd_export(args: argparse.Namespace) -> CommandResult:
+    from vifailback_demo.store.export import ExportFilter, export
+
+    flt = ExportFilter(reviewed_only=args.reviewed_only, failure_type=args.failure_type)
+    with _open(args) as store:
+        result = export(store, args.format, args.out, flt, overwrite=args.overwrite, push_to_hub=args.push_to_hub)
+    data = result.to_json()
+    text = (
+        f"exported {result.records} records as {result.vqa_pairs} VQA pairs ({result.images} images) "
+        f"in {result.format} format -> {result.out}"
+    )
+    warnings = [] if result.records else ["no record matched the filters; the export is empty"]
+    return CommandResult(data=data, text=text, warnings=warnings)

@@ -1,0 +1,39 @@
+"""Symbol editing for the UI, without gradio: per-tab state, clicks, undo, the symbol table, consistency hints.
+
+Engine layer: pure Python on top of :mod:`vifailback_demo.core`. The UI keeps an :class:`EditorState` in
+``gr.State`` and calls these functions from its handlers.
+"""
+
+from vifailback_demo.editing.consistency import consistency_warnings
+from vifailback_demo.editing.state import (
+    TOOLS,
+    TWO_POINT_TOOLS,
+    EditorState,
+    clear,
+    click,
+    delete,
+    new_state,
+    set_options,
+    set_symbols,
+    suggest_arrow_colors,
+    undo,
+)
+from vifailback_demo.editing.table import COLUMNS, from_table, to_table
+
+__all__ = [
+    "COLUMNS",
+    "TOOLS",
+    "TWO_POINT_TOOLS",
+    "EditorState",
+    "clear",
+    "click",
+    "consistency_warnings",
+    "delete",
+    "from_table",
+    "new_state",
+    "set_options",
+    "set_symbols",
+    "suggest_arrow_colors",
+    "to_table",
+    "undo",
+]
