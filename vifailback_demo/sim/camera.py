@@ -46,9 +46,11 @@ class Camera:
 
     def project(self, points: np.ndarray) -> np.ndarray:
         """Robot-frame points (N, 3) -> pixel coordinates (N, 2) as float."""
-        c = self.to_camera(np.atleast_2d(points))
-        z = np.maximum(c[:, 2], 1e-3)
-        return np.stack([self.focal * c[:, 0] / z + self.width / 2, self.focal * c[:, 1] / z + self.height / 2], 1)
+        c = (np.asarray(points, dtype=np.float64).reshape(-1, 3) - self.position) @ self.rotation.T
+        out = c[:, :2] * (self.focal / np.maximum(c[:, 2:3], 1e-3))
+        out[:, 0] += self.width / 2
+        out[:, 1] += self.height / 2
+        return out
 
     def project_point(self, point) -> tuple[float, float]:
         u, v = self.project(np.asarray(point, dtype=np.float64)[None])[0]

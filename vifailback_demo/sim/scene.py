@@ -48,7 +48,7 @@ class ObjectSpec:
     size: tuple[float, float, float]
     graspable: bool = False
     container: bool = False  # open top: other objects can rest inside
-    sides: int = 18  # polygon sides of round kinds (4 = a square basket)
+    sides: int = 14  # polygon sides of round kinds (4 = a square basket)
 
     @property
     def height(self) -> float:
@@ -106,7 +106,9 @@ def cup(color: str, rng: np.random.Generator) -> ObjectSpec:
 
 def bowl(color: str, rng: np.random.Generator) -> ObjectSpec:
     r = float(rng.uniform(0.075, 0.09))
-    return ObjectSpec("bowl" if color == "white" else f"{color} bowl", "bowl", COLORS[color], (r * 0.55, r, 0.05), container=True)
+    return ObjectSpec(
+        "bowl" if color == "white" else f"{color} bowl", "bowl", COLORS[color], (r * 0.55, r, 0.05), container=True
+    )
 
 
 def basket(color: str, rng: np.random.Generator) -> ObjectSpec:

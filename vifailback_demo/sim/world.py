@@ -28,7 +28,7 @@ GRASP_TOL_XY, GRASP_TOL_Z, GRASP_TOL_YAW = 0.018, 0.02, math.radians(20)
 GRAVITY_PER_FRAME = 9.81 / 25**2
 #: Arm shoulders (robot frame) and their rest poses (x, y, z, yaw, gap).
 SHOULDERS = np.array([[0.0, 0.30, 0.14], [0.0, -0.30, 0.14]])
-HOME = np.array([[0.16, 0.22, 0.22, 0.0, MAX_GAP], [0.16, -0.22, 0.22, 0.0, MAX_GAP]])
+HOME = np.array([[0.2, 0.2, 0.2, 0.0, MAX_GAP], [0.2, -0.2, 0.2, 0.0, MAX_GAP]])
 
 
 def wrap_quarter(angle: float) -> float:
@@ -51,7 +51,9 @@ class WorldState:
     hand: np.ndarray  # (6,): visible, x, y, z, yaw, reach (0 = flat palm, 1 = grabbing)
 
     def copy(self) -> WorldState:
-        return WorldState(*(a.copy() for a in (self.arms, self.objects, self.support, self.holder, self.last_holder, self.hand)))
+        return WorldState(
+            *(a.copy() for a in (self.arms, self.objects, self.support, self.holder, self.last_holder, self.hand))
+        )
 
     def held_by(self, arm: int) -> int | None:
         idx = np.flatnonzero(self.holder == arm)
@@ -105,7 +107,7 @@ class World:
         held = s.held_by(arm)
         if held is not None:
             width = self.specs[held].grasp_width
-            if want_gap > width + 0.006:
+            if want_gap > width + 0.0005:  # any opening command lets go at once
                 self._release(held)
             else:
                 new_gap = max(new_gap, width)
@@ -177,11 +179,13 @@ class World:
             anchor = s.arms[s.holder[obj]] if s.holder[obj] in (LEFT, RIGHT) else s.hand[1:5]
             s.objects[obj, :3] = anchor[:3] + offset
             s.objects[obj, 3] = anchor[3] + dyaw
+        delta = s.objects[:, :2] - before[:, :2]
+        applied = np.zeros(len(self.specs), dtype=bool)
         for _ in range(2):  # two levels: a block on a block in a basket
             for i, sup in enumerate(s.support):
-                if sup >= 0 and s.holder[i] == -1:
-                    s.objects[i, :2] += s.objects[sup, :2] - before[sup, :2]
-                    before[i, :2] = s.objects[i, :2] - (s.objects[sup, :2] - before[sup, :2])
+                if sup >= 0 and s.holder[i] == -1 and not applied[i] and (s.support[sup] == -1 or applied[sup]):
+                    s.objects[i, :2] += delta[sup]
+                    delta[i], applied[i] = delta[sup], True
 
     def _rest_height(self, obj: int) -> tuple[float, int]:
         """Where a free object comes to rest: (base z, supporting object or -1)."""
@@ -208,7 +212,7 @@ class World:
     def _settle_target(self, obj: int) -> None:
         """A dropped object that would land on a rim is nudged off it (no object balances on an edge)."""
         s, spec = self.state, self.specs[obj]
-        z, sup = self._rest_height(obj)
+        _, sup = self._rest_height(obj)
         if sup >= 0:
             return
         for j, other in enumerate(self.specs):
@@ -224,7 +228,7 @@ class World:
     def _fall(self) -> None:
         s = self.state
         for i in range(len(self.specs)):
-            if s.holder[i] != -1 or s.support[i] != -1 and self._fall_speed[i] == 0.0:
+            if s.holder[i] != -1 or (s.support[i] != -1 and self._fall_speed[i] == 0.0):
                 continue
             rest, sup = self._rest_height(i)
             if s.objects[i, 2] <= rest + 1e-6:
