@@ -216,8 +216,9 @@ def test_cli_help_config_and_errors(tmp_path):
     bad = run("train", "--set", "lora_rnak=4")
     assert bad.returncode == 2 and "unknown config key" in bad.stderr and "Traceback" not in bad.stderr
     missing = run(
-        "train", "--set", "model=/nonexistent", "--set", "train_files=x.json", "--set", f"dataset_root={tmp_path}"
-    )
+        "train", "--set", "model=/nonexistent", "--set", "train_files=x.json", "--set", f"dataset_root={tmp_path}",
+        "--set", f"output_dir={tmp_path / 'run'}",
+    )  # fmt: skip
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     presets = run("presets")
     assert {"paper_lora", "cpu_smoke", "tiny_scratch", "multi_gpu_lora"} <= {
