@@ -1,0 +1,74 @@
+"""The main flow in a real browser (Playwright + Debian's Chromium): pick an example, run, choose the crosshair
+tool, click on the keyframe, see the crosshair row in the symbol table; saves docs/screenshots/app.png."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.ui.helpers import free_port, make_services
+from vifailback_demo.ui import build_demo, launch
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+]  # fmt: skip
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "app.png"
+TIMEOUT_MS = 30_000
+CELLS = "#symbol-table [role=gridcell]"  # Gradio 6's dataframe renders cells as ARIA grid cells
+
+
+@pytest.fixture
+def app_url(tmp_path: Path) -> Iterator[str]:
+    services = make_services(tmp_path / "data")
+    demo = build_demo(services)
+    launch(demo, services, server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    yield demo.local_url
+    demo.close()
+    services.close()
+
+
+def crosshair_rows(page) -> int:
+    return page.locator(CELLS).evaluate_all("cells => cells.filter(c => c.innerText.trim() === 'crosshair').length")
+
+
+def test_main_flow_in_chromium(app_url: str) -> None:
+    # A missing browser is a failure, not a skip: this is the only test of the real front end.
+    assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, timeout=TIMEOUT_MS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(app_url, timeout=TIMEOUT_MS)
+            page.locator("#example-picker input").click()
+            page.get_by_role("option", name="gripper_6d_pose (gripper 6d-pose)").click()
+            page.wait_for_function(
+                "() => document.querySelector('textarea[placeholder^=\"Use the right arm\"]')?.value.length > 10"
+            )
+            page.locator("#run-button").click()
+            image = page.locator("#keyframe-editor img")
+            image.wait_for(state="visible")
+            page.wait_for_function(f"() => document.querySelectorAll('{CELLS}').length >= 7")
+            before = crosshair_rows(page)
+            page.locator('#tool input[value="crosshair"]').check()
+            page.wait_for_timeout(300)  # the tool change is an event too; let it land before the click
+            box = image.bounding_box()
+            assert box is not None
+            image.click(position={"x": box["width"] * 0.5, "y": box["height"] * 0.6})
+            page.wait_for_function(
+                f"n => [...document.querySelectorAll('{CELLS}')]"
+                ".filter(c => c.innerText.trim() === 'crosshair').length > n",
+                arg=before,
+            )
+            assert crosshair_rows(page) == before + 1
+            assert "Failed" in page.locator("#run-summary").inner_text()
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
+        finally:
+            browser.close()

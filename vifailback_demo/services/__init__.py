@@ -1,0 +1,59 @@
+"""Services: long-lived objects the UI calls (no gradio here). Built once per process by :func:`build_services`.
+
+Layer 3 of DESIGN.md: they own the model (lazily), the corrections store, the example and episode lists and the
+VLA outbox, with their locks; UI handlers stay short and hold only plain per-session data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vifailback_demo.models.backend import VLMBackend
+from vifailback_demo.services.config import AppConfig, load_config
+from vifailback_demo.services.corrections import CorrectionsService, Draft
+from vifailback_demo.services.diagnosis import DiagnosisService, Stage
+from vifailback_demo.services.episodes import EpisodesService
+from vifailback_demo.services.examples import ExamplesService
+from vifailback_demo.services.outbox import OutboxService
+
+
+@dataclass
+class Services:
+    config: AppConfig
+    diagnosis: DiagnosisService
+    examples: ExamplesService
+    episodes: EpisodesService
+    corrections: CorrectionsService
+    outbox: OutboxService
+
+    def close(self) -> None:
+        self.corrections.store.close()
+
+
+def build_services(config: AppConfig, *, backend: VLMBackend | None = None) -> Services:
+    """All services for one app; ``backend`` injects a ready backend (tests), else it is built on first use."""
+    from vifailback_demo.store import CorrectionsStore
+
+    return Services(
+        config=config,
+        diagnosis=DiagnosisService(config, backend),
+        examples=ExamplesService(config.examples_dir),
+        episodes=EpisodesService(config.dataset_root),
+        corrections=CorrectionsService(CorrectionsStore(config.data_dir)),
+        outbox=OutboxService(config.data_dir),
+    )
+
+
+__all__ = [
+    "AppConfig",
+    "CorrectionsService",
+    "DiagnosisService",
+    "Draft",
+    "EpisodesService",
+    "ExamplesService",
+    "OutboxService",
+    "Services",
+    "Stage",
+    "build_services",
+    "load_config",
+]

@@ -1,0 +1,122 @@
+"""The app's configuration: command-line flags over environment variables over defaults (no gradio here).
+
+Precedence per setting: flag > environment > default. Gradio's own ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT``
+are honoured because Hugging Face Spaces set them. ``--auth`` / ``VIFAILBACK_AUTH`` hold ``user:pass`` (several
+pairs separated by commas); the password is never printed (see :meth:`AppConfig.describe`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from vifailback_demo.models.factory import BACKENDS
+from vifailback_demo.store.store import DATA_DIR_ENV, DEFAULT_DATA_DIR
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ASSETS_DIR = REPO_ROOT / "assets"
+EXAMPLES_DIR = ASSETS_DIR / "examples"
+DEFAULT_PORT = 7860
+DEFAULT_MAX_UPLOAD_MB = 200
+#: "auto": the transformers backend if a model resolves, else the scripted demo (demo mode, said plainly).
+BACKEND_CHOICES: tuple[str, ...] = ("auto", *BACKENDS)
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    auth: tuple[tuple[str, str], ...] = ()
+    max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    model: str | None = None
+    backend: str = "auto"
+    openai_base_url: str | None = None
+    max_new_tokens: int = 2048
+    dataset_root: Path | None = None
+    examples_dir: Path = EXAMPLES_DIR
+    share: bool = False
+    #: Seconds one GPU call may take on ZeroGPU (``@spaces.GPU(duration=...)``).
+    gpu_duration_s: int = 120
+    #: Pause between streamed pieces of a scripted answer, so the demo visibly streams (tests set 0).
+    scripted_delay_s: float = 0.004
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+    def describe(self) -> dict[str, object]:
+        """Loggable summary: no passwords."""
+        return {
+            "host": self.host,
+            "port": self.port,
+            "auth": [user for user, _ in self.auth],
+            "max_upload_mb": self.max_upload_mb,
+            "data_dir": str(self.data_dir),
+            "backend": self.backend,
+            "model": self.model,
+            "dataset_root": str(self.dataset_root) if self.dataset_root else None,
+            "share": self.share,
+        }
+
+
+def parse_auth(text: str | None) -> tuple[tuple[str, str], ...]:
+    """``"user:pass[,user2:pass2]"`` -> pairs; a malformed entry is a ValueError naming the expected form."""
+    if not text or not text.strip():
+        return ()
+    pairs = []
+    for item in text.split(","):
+        user, sep, password = item.strip().partition(":")
+        if not sep or not user or not password:
+            raise ValueError("auth: expected user:password (several separated by commas)")
+        pairs.append((user, password))
+    return tuple(pairs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python app.py",
+        description="ViFailback Studio: diagnose robot failures, edit the corrective symbols, collect corrections.",
+    )
+    p.add_argument("--host", help="address to bind (else $GRADIO_SERVER_NAME, else 127.0.0.1)")
+    p.add_argument("--port", type=int, help=f"port (else $GRADIO_SERVER_PORT, else {DEFAULT_PORT})")
+    p.add_argument("--auth", help="user:password for a login page (else $VIFAILBACK_AUTH); comma-separate pairs")
+    p.add_argument("--max-upload-mb", type=int, default=DEFAULT_MAX_UPLOAD_MB, help="upload size limit in MiB")
+    p.add_argument("--data-dir", help=f"corrections store (else ${DATA_DIR_ENV}, else ./{DEFAULT_DATA_DIR})")
+    p.add_argument("--model", help="model directory or cached Hub id (transformers), or served name (openai)")
+    p.add_argument("--backend", choices=BACKEND_CHOICES, default=None, help="VLM backend (default auto)")
+    p.add_argument("--openai-base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    p.add_argument("--max-new-tokens", type=int, default=2048, help="generation limit (paper: 2048)")
+    p.add_argument("--dataset-root", help="a ViFailback-layout dataset whose episodes visitors may pick")
+    p.add_argument("--share", action="store_true", help="create a public gradio.live link (off by default)")
+    return p
+
+
+def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> AppConfig:
+    env = os.environ if env is None else env
+    args = build_parser().parse_args(argv)
+    port_text = env.get("GRADIO_SERVER_PORT")
+    port = args.port if args.port is not None else int(port_text) if port_text else DEFAULT_PORT
+    if args.max_upload_mb < 1:
+        raise ValueError(f"--max-upload-mb: expected a positive number of MiB, got {args.max_upload_mb}")
+    if args.max_new_tokens < 1:
+        raise ValueError(f"--max-new-tokens: expected >= 1, got {args.max_new_tokens}")
+    root = args.dataset_root or env.get("VIFAILBACK_DATASET_ROOT")
+    if root and not Path(root).is_dir():
+        raise ValueError(f"--dataset-root: expected a directory in the ViFailback layout, got {root}")
+    return AppConfig(
+        host=args.host or env.get("GRADIO_SERVER_NAME") or "127.0.0.1",
+        port=port,
+        auth=parse_auth(args.auth if args.auth is not None else env.get("VIFAILBACK_AUTH")),
+        max_upload_mb=args.max_upload_mb,
+        data_dir=Path(args.data_dir or env.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR),
+        model=args.model or None,
+        backend=args.backend or env.get("VIFAILBACK_BACKEND") or "auto",
+        openai_base_url=args.openai_base_url,
+        max_new_tokens=args.max_new_tokens,
+        dataset_root=Path(root).resolve() if root else None,
+        share=args.share,
+    )

@@ -1,0 +1,149 @@
+"""Corrections service: the UI's decisions (accept / reject / skip, re-edits, reviews) and exports, over the store.
+
+One :class:`CorrectionsStore` is shared by all sessions (it is thread-safe and crash-safe). An accept returns only
+after the record committed, so the id the UI shows is durable. Exports are written to a fresh temporary directory
+and zipped there; Gradio serves files from the temp dir, so the zip can be downloaded without widening
+``allowed_paths``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vifailback_demo.core.answer import FAILURE_TYPES
+from vifailback_demo.errors import StoreError
+from vifailback_demo.imageio import read_image_rgb
+from vifailback_demo.store import CorrectionRecord, CorrectionsStore, FinalVersion, NewCorrection
+from vifailback_demo.store.export import ExportFilter, ExportResult, export
+from vifailback_demo.store.vqa import derive_vqa
+
+LIST_COLUMNS: tuple[str, ...] = ("id", "created", "decision", "review", "failure type", "task", "source", "rev")
+
+
+@dataclass
+class Draft:
+    """Everything about one diagnosed clip that a decision stores (frames in model order)."""
+
+    task: str
+    mode: str
+    frames: list[np.ndarray]
+    source_kind: str
+    source_ref: str
+    model_output: str | None
+    model_diagnosis: dict[str, Any] | None
+
+
+class CorrectionsService:
+    def __init__(self, store: CorrectionsStore) -> None:
+        self.store = store
+
+    # --- decisions -------------------------------------------------------------------------------------------
+
+    def decide(self, draft: Draft, decision: str, final: FinalVersion | None, *, who: str = "") -> int:
+        """Store a new record; accepted ones need ``final``. Returns the id once committed."""
+        item = NewCorrection(
+            task=draft.task,
+            frames=list(draft.frames),
+            mode=draft.mode,
+            decision=decision,
+            final=final,
+            who=who,
+            source_kind=draft.source_kind,
+            source_ref=draft.source_ref[:500],
+            model_output=draft.model_output or None,
+            model_diagnosis=draft.model_diagnosis,
+        )
+        return self.store.add(item)
+
+    def update(self, record_id: int, final: FinalVersion, *, who: str = "") -> CorrectionRecord:
+        """A re-edit of a stored record: a new revision, marked accepted; the old version stays in history."""
+        return self.store.update_final(record_id, final, who=who, decision="accepted")
+
+    def mark_reviewed(self, record_id: int, *, who: str = "") -> CorrectionRecord:
+        return self.store.mark_reviewed(record_id, who=who)
+
+    # --- reading ---------------------------------------------------------------------------------------------
+
+    def get(self, record_id: int) -> CorrectionRecord:
+        return self.store.get(record_id)
+
+    def frames(self, record: CorrectionRecord) -> list[np.ndarray]:
+        return [read_image_rgb(self.store.frame_path(rel)) for rel in record.frame_files]
+
+    def vqa_pairs(self, record_id: int) -> list[dict[str, Any]]:
+        """The VQA records an accepted record gives (image paths relative to the data dir)."""
+        record = self.store.get(record_id)
+        return [pair.to_dict() for pair in derive_vqa(record, list(record.frame_files))]
+
+    def table(
+        self,
+        *,
+        decision: str | None = None,
+        review_status: str | None = None,
+        failure_type: str | None = None,
+        search: str | None = None,
+        limit: int = 200,
+    ) -> tuple[list[list[Any]], int]:
+        page = self.store.list(
+            decision=decision or None,
+            review_status=review_status or None,
+            failure_type=failure_type or None,
+            search=(search or "").strip() or None,
+            limit=limit,
+        )
+        rows = [
+            [
+                r.id,
+                r.created_at[:19].replace("T", " "),
+                r.decision,
+                r.review_status,
+                r.final.failure_type if r.final and r.final.failure_type else ("success" if r.final else ""),
+                r.task,
+                f"{r.source.kind}:{r.source.ref}"[:80],
+                r.revision,
+            ]
+            for r in page.records
+        ]
+        return rows, page.total
+
+    def stats_markdown(self) -> str:
+        stats = self.store.stats()
+        by_type = stats["by_failure_type"]
+        types = " | ".join(f"{t}: {by_type.get(t, 0)}" for t in FAILURE_TYPES)
+        decisions = " | ".join(f"{k}: {v}" for k, v in sorted(stats["by_decision"].items())) or "none yet"
+        reviews = " | ".join(f"{k}: {v}" for k, v in sorted(stats["by_review_status"].items())) or "none yet"
+        return (
+            f"**{stats['total']} records.** By failure type - {types} | no failure/none: {by_type.get('none', 0)}"
+            f"  \nBy decision - {decisions}  \nBy review status - {reviews}"
+        )
+
+    # --- export ----------------------------------------------------------------------------------------------
+
+    def export_zip(
+        self,
+        fmt: str,
+        *,
+        reviewed_only: bool = False,
+        failure_type: str | None = None,
+        push_to_hub: str | None = None,
+    ) -> tuple[Path, ExportResult]:
+        """Export into a new temp dir and zip it there; returns (zip path, result)."""
+        if push_to_hub is not None and fmt != "hf":
+            raise StoreError("pushing to the Hub works with the Hugging Face format only")
+        flt = ExportFilter(reviewed_only=reviewed_only, failure_type=failure_type or None)
+        work = Path(tempfile.mkdtemp(prefix="vifailback-export-"))
+        name = f"vifailback_corrections_{fmt}"
+        try:
+            result = export(self.store, fmt, work / name, flt, push_to_hub=push_to_hub)
+            archive = shutil.make_archive(str(work / name), "zip", root_dir=work, base_dir=name)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        shutil.rmtree(work / name, ignore_errors=True)  # the zip holds it all
+        return Path(archive), result

@@ -1,0 +1,77 @@
+"""The "send to VLA" outbox: until the live-robot link exists, an accepted correction is written as files.
+
+``<data-dir>/outbox/correction_<id>_r<revision>.json`` (what to do: command, guidance, symbols in normalised and
+pixel coordinates, keyframe) and ``...png`` (the keyframe with the symbols drawn: the input of a
+symbols-following VLA). The PNG is written first and the JSON last, each via a temporary name and ``os.replace``,
+so a policy runtime that polls for ``*.json`` never sees a half-written pair.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vifailback_demo.core.symbol_codec import symbols_to_code
+from vifailback_demo.core.symbols import symbols_to_pixels
+from vifailback_demo.errors import StoreError
+from vifailback_demo.imageio import write_image_rgb
+from vifailback_demo.render import SymbolRenderer
+from vifailback_demo.store import CorrectionRecord
+
+OUTBOX_DIR = "outbox"
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class OutboxService:
+    def __init__(self, data_dir: str | Path) -> None:
+        self.dir = Path(data_dir) / OUTBOX_DIR
+        self.renderer = SymbolRenderer()
+
+    def send(self, record: CorrectionRecord, keyframe_image: np.ndarray) -> tuple[Path, Path]:
+        """Write the pair for an accepted record; returns (json path, png path)."""
+        final = record.final
+        if record.decision != "accepted" or final is None:
+            raise StoreError(f"record {record.id} is {record.decision}; only accepted corrections are sent")
+        if final.success:
+            raise StoreError(f"record {record.id} says the task succeeded; there is no correction to send")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        stem = f"correction_{record.id}_r{record.revision}"
+        png, js = self.dir / f"{stem}.png", self.dir / f"{stem}.json"
+        symbols = final.symbol_objects()
+        overlay = self.renderer.render(keyframe_image, symbols, normalized=True)
+        write_image_rgb(png, overlay)  # itself atomic (temporary name + os.replace)
+        h, w = keyframe_image.shape[:2]
+        payload: dict[str, Any] = {
+            "record_id": record.id,
+            "revision": record.revision,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "task": record.task,
+            "mode": record.mode,
+            "failure_type": final.failure_type,
+            "keyframe": final.keyframe,
+            "low_level": final.low_level,
+            "high_level": final.high_level,
+            "symbols": symbols_to_code(symbols),
+            "symbols_pixels": symbols_to_code(symbols_to_pixels(symbols, w, h, as_int=True)),
+            "image_size": [w, h],
+            "overlay": png.name,
+            "prompt": final.low_level or final.high_level or "",
+        }
+        _atomic_write(js, lambda p: p.write_text(json.dumps(payload, indent=2), encoding="utf-8"))
+        return js, png

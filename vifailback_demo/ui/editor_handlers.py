@@ -1,0 +1,165 @@
+"""Symbol editor handlers: choose the keyframe, place symbols by clicking, edit the table, undo/clear/delete.
+
+Every handler takes the per-session :class:`RunState` and :class:`EditorState` and returns new ones (the editing
+functions never mutate), re-rendering the keyframe picture at once and re-checking the command against the
+symbols. Clicks arrive as ``evt.index == [x, y]`` in the picture's natural pixels; :meth:`place` takes the same
+two numbers, so the API and the "place at x, y" fields share one path with the mouse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from vifailback_demo.editing import EditorState, clear, click, delete, from_table, set_options, set_symbols, undo
+from vifailback_demo.ui import views
+from vifailback_demo.ui.errors import USER_ERRORS, warn
+from vifailback_demo.ui.state import RunState, clamp_keyframe
+
+EDIT_OUTPUTS = ("editor_image", "symbols", "warnings", "hint", "editor_state")
+
+
+def _ready(run: RunState | None, editor: EditorState | None) -> bool:
+    if run is None or not run.ready or editor is None:
+        warn("Run a diagnosis first (or reopen a stored correction): there is no keyframe to edit yet.")
+        return False
+    return True
+
+
+def _view(run: RunState, editor: EditorState, keyframe: Any, low_level: str | None) -> dict[str, Any]:
+    return {
+        "editor_image": views.editor_image(run, editor, keyframe),
+        "symbols": views.symbols_table(editor),
+        "warnings": views.warnings_markdown(low_level, editor),
+        "hint": views.pending_hint(editor),
+        "editor_state": editor,
+    }
+
+
+class EditorHandlers:
+    # --- keyframe --------------------------------------------------------------------------------------------
+
+    def select_frame(self, run: RunState, editor: EditorState, evt: gr.SelectData) -> dict[str, Any]:
+        """Clicking a gallery thumbnail makes that frame the keyframe."""
+        if not _ready(run, editor):
+            return {}
+        return self.set_keyframe(run, editor, int(evt.index) + 1)
+
+    def set_keyframe(self, run: RunState, editor: EditorState, keyframe: Any) -> dict[str, Any]:
+        if not _ready(run, editor):
+            return {}
+        k = clamp_keyframe(keyframe, len(run.frames))
+        return {
+            "keyframe": k,
+            "gallery": views.gallery_items(run, k),
+            "editor_image": views.editor_image(run, editor, k),
+        }
+
+    # --- placing ---------------------------------------------------------------------------------------------
+
+    def options(
+        self, editor: EditorState | None, tool: str, colors: list[str] | None, rotation: str, state_text: str
+    ) -> dict[str, Any]:
+        if editor is None:
+            return {}
+        try:
+            editor = set_options(
+                editor, tool=views.tool_id(tool), arrow_colors=list(colors or []) or None,
+                rotation=rotation, state_text=state_text,
+            )  # fmt: skip
+        except USER_ERRORS as exc:
+            warn(str(exc))
+            return {}
+        return {"editor_state": editor, "hint": views.pending_hint(editor)}
+
+    def place(
+        self,
+        run: RunState,
+        editor: EditorState,
+        keyframe: Any,
+        tool: str,
+        colors: list[str] | None,
+        rotation: str,
+        state_text: str,
+        low_level: str | None,
+        x: float | None,
+        y: float | None,
+    ) -> dict[str, Any]:
+        """One click at (x, y) natural pixels with the chosen tool (two clicks for arrows and dual crosshairs)."""
+        if not _ready(run, editor):
+            return {}
+        if x is None or y is None:
+            warn("Give both x and y (pixels of the keyframe picture).")
+            return {}
+        try:
+            editor = set_options(
+                editor, tool=views.tool_id(tool), arrow_colors=list(colors or []) or None,
+                rotation=rotation, state_text=state_text,
+            )  # fmt: skip
+            editor = click(editor, views.tool_id(tool), float(x), float(y))
+        except USER_ERRORS as exc:
+            warn(str(exc))
+            return {}
+        return _view(run, editor, keyframe, low_level)
+
+    def click_image(
+        self,
+        run: RunState,
+        editor: EditorState,
+        keyframe: Any,
+        tool: str,
+        colors: list[str] | None,
+        rotation: str,
+        state_text: str,
+        low_level: str | None,
+        evt: gr.SelectData,
+    ) -> dict[str, Any]:
+        x, y = evt.index
+        return self.place(run, editor, keyframe, tool, colors, rotation, state_text, low_level, x, y)
+
+    # --- table, undo, clear, delete --------------------------------------------------------------------------
+
+    def table_edit(
+        self, run: RunState, editor: EditorState, keyframe: Any, low_level: str | None, rows: Any
+    ) -> dict[str, Any]:
+        if not _ready(run, editor):
+            return {}
+        try:
+            editor = set_symbols(editor, from_table(_rows(rows)))
+        except USER_ERRORS as exc:
+            warn(f"{exc} - the table was restored.")
+        return _view(run, editor, keyframe, low_level)
+
+    def undo(self, run: RunState, editor: EditorState, keyframe: Any, low_level: str | None) -> dict[str, Any]:
+        return _view(run, undo(editor), keyframe, low_level) if _ready(run, editor) else {}
+
+    def clear(self, run: RunState, editor: EditorState, keyframe: Any, low_level: str | None) -> dict[str, Any]:
+        return _view(run, clear(editor), keyframe, low_level) if _ready(run, editor) else {}
+
+    def delete(
+        self, run: RunState, editor: EditorState, keyframe: Any, low_level: str | None, row: Any
+    ) -> dict[str, Any]:
+        """Delete table row ``row`` (1-based, as shown)."""
+        if not _ready(run, editor):
+            return {}
+        try:
+            editor = delete(editor, int(row) - 1)
+        except (TypeError, *USER_ERRORS) as exc:
+            warn(f"delete: {exc}")
+            return {}
+        return _view(run, editor, keyframe, low_level)
+
+    def command_changed(self, editor: EditorState | None, low_level: str | None) -> dict[str, Any]:
+        return {"warnings": views.warnings_markdown(low_level, editor)}
+
+
+def _rows(value: Any) -> list[Any]:
+    """Dataframe values arrive as a list of rows, a {"data": ...} dict or a pandas frame."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return list(value.get("data") or [])
+    if hasattr(value, "values") and hasattr(value, "columns"):
+        return value.values.tolist()
+    return list(value)

@@ -1,0 +1,228 @@
+"""The Blocks: three tabs (Diagnose & correct, Corrections, Help) wired to the handlers.
+
+Components live in one name -> component dict, handlers return ``{name: value}`` (see :mod:`.wiring`). Events
+that a client may drive have stable ``api_name`` s (``/diagnose``, ``/place_symbol``, ``/accept``, ``/export``...).
+Model events share one queue (``concurrency_id="model"``, one at a time); store events another (8 at a time: the
+store is thread-safe and WAL group commit makes parallel accepts cheap).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from vifailback_demo.core.answer import FAILURE_TYPES
+from vifailback_demo.editing import COLUMNS
+from vifailback_demo.services import Services
+from vifailback_demo.store import DECISIONS, REVIEW_STATUSES
+from vifailback_demo.ui.corrections_handlers import ANY, OPEN_OUTPUTS, CorrectionsHandlers
+from vifailback_demo.ui.decision_handlers import DECISION_OUTPUTS, DecisionHandlers
+from vifailback_demo.ui.editor_handlers import EDIT_OUTPUTS, EditorHandlers
+from vifailback_demo.ui.help import HELP_MARKDOWN, legend_image
+from vifailback_demo.ui.run_handlers import RESULT_FIELDS, RUN_OUTPUTS, RunHandlers
+from vifailback_demo.ui.state import PickedSource, RunState
+from vifailback_demo.ui.views import SUCCESS_CHOICES, TOOL_LABELS
+from vifailback_demo.ui.wiring import named, outputs
+
+TITLE = "ViFailback Studio"
+INTRO = (
+    "# ViFailback Studio\nDiagnose a robot manipulation failure, correct it with visual symbols, and keep every "
+    "correction as training data."
+)
+
+
+def _diagnose_tab(services: Services, c: dict[str, Any]) -> None:
+    c["model_status"] = gr.Markdown(services.diagnosis.status(), elem_id="model-status")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2):
+            c["video"] = gr.Video(sources=["upload", "webcam"], label="Robot video (head camera)", height=280)
+        with gr.Column(scale=3):
+            c["example"] = gr.Dropdown(
+                services.examples.choices(), value=None, label="...or a bundled example", elem_id="example-picker"
+            )
+            c["episode"] = gr.Dropdown(
+                services.episodes.refs() if services.episodes.enabled else [],
+                value=None,
+                label="...or an episode of the configured dataset",
+                visible=services.episodes.enabled,
+            )
+            c["task"] = gr.Textbox(label="Task instruction", lines=2, placeholder="Use the right arm to ...")
+            c["mode"] = gr.Radio(
+                ["avoidance", "correction"],
+                value="avoidance",
+                label="Guidance",
+                info="avoidance: what to do at the keyframe before the failure; correction: how to recover after it",
+            )
+            c["run"] = gr.Button("Run diagnosis", variant="primary", elem_id="run-button")
+    c["summary"] = gr.Markdown(elem_id="run-summary")
+    c["reasoning"] = gr.Textbox(
+        label="Model reasoning (streamed)", lines=5, max_lines=12, autoscroll=True, elem_id="reasoning"
+    )
+    c["gallery"] = gr.Gallery(
+        label="Frames given to the model - click one to make it the keyframe",
+        columns=10,
+        height=160,  # one row of 10 thumbnails; longer clips scroll
+        allow_preview=False,
+        object_fit="contain",
+        elem_id="frames",
+    )
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            c["editor_image"] = gr.Image(
+                label="Keyframe with symbols - click to place the chosen symbol",
+                type="numpy",
+                interactive=False,
+                elem_id="keyframe-editor",
+            )
+            c["hint"] = gr.Markdown()
+            c["warnings"] = gr.Markdown(elem_id="consistency")
+        with gr.Column(scale=2):
+            with gr.Row():
+                c["success"] = gr.Radio(list(SUCCESS_CHOICES), value="Failed", label="Outcome")
+                c["keyframe"] = gr.Number(label="Keyframe (1-based)", precision=0, minimum=1)
+            c["failure_type"] = gr.Dropdown(list(FAILURE_TYPES), value=None, label="Failure type")
+            with gr.Row():
+                c["subtasks"] = gr.Textbox(label="Subtasks (one per line)", lines=3, scale=3)
+                c["failed_subtask"] = gr.Number(label="Failed subtask", precision=0, minimum=1, scale=1)
+            c["reason"] = gr.Textbox(label="Failure reason", lines=2)
+            c["low_level"] = gr.Textbox(label="Low-level command", lines=2, elem_id="low-level")
+            c["high_level"] = gr.Textbox(label="High-level guidance", lines=2)
+    with gr.Group():
+        with gr.Row():
+            c["tool"] = gr.Radio(
+                list(TOOL_LABELS), value="straight arrow", label="Symbol tool", elem_id="tool", scale=3
+            )
+            c["colors"] = gr.CheckboxGroup(
+                ["red", "green", "blue"], label="Arrow axes (none: suggested)", info="red x · green y · blue z"
+            )
+            c["rotation"] = gr.Radio(["clockwise", "counter-clockwise"], value="clockwise", label="Rotation")
+            c["state_text"] = gr.Radio(["ON", "OFF"], value="ON", label="Gripper (ON = open)")
+        with gr.Row():
+            c["x"] = gr.Number(label="x (px)", precision=0, min_width=80)
+            c["y"] = gr.Number(label="y (px)", precision=0, min_width=80)
+            c["place"] = gr.Button("Place at x, y", min_width=100)
+            c["undo"] = gr.Button("Undo", min_width=80)
+            c["clear"] = gr.Button("Clear", min_width=80)
+            c["delete_row"] = gr.Number(label="Row", precision=0, minimum=1, min_width=80)
+            c["delete"] = gr.Button("Delete row", variant="stop", min_width=100)
+    c["symbols"] = gr.Dataframe(
+        headers=list(COLUMNS),
+        value=[],
+        interactive=True,
+        type="array",
+        label="Symbols (0-1000 coordinates; edit a cell to move a symbol)",
+        elem_id="symbol-table",
+    )
+    with gr.Row():
+        c["accept"] = gr.Button("Accept", variant="primary", elem_id="accept")
+        c["reject"] = gr.Button("Reject")
+        c["skip"] = gr.Button("Skip")
+        c["send"] = gr.Button("Send to VLA (outbox)")
+    c["decision_out"] = gr.Markdown(elem_id="decision-out")
+    c["send_out"] = gr.Markdown()
+    c["vqa"] = gr.JSON(label="VQA training pairs derived from this correction")
+
+
+def _corrections_tab(c: dict[str, Any]) -> None:
+    with gr.Row():
+        c["f_decision"] = gr.Dropdown([ANY, *DECISIONS], value=ANY, label="Decision")
+        c["f_review"] = gr.Dropdown([ANY, *REVIEW_STATUSES], value=ANY, label="Review")
+        c["f_type"] = gr.Dropdown([ANY, *FAILURE_TYPES], value=ANY, label="Failure type")
+        c["f_search"] = gr.Textbox(label="Task contains")
+        c["refresh"] = gr.Button("Refresh")
+    c["stats"] = gr.Markdown()
+    c["records"] = gr.Dataframe(
+        headers=["id", "created", "decision", "review", "failure type", "task", "source", "rev"],
+        value=[],
+        interactive=False,
+        type="array",
+        wrap=True,
+    )
+    with gr.Row():
+        c["record_id"] = gr.Number(label="Record id", precision=0, minimum=1)
+        c["reopen"] = gr.Button("Open in editor")
+        c["reviewed"] = gr.Button("Mark reviewed")
+    with gr.Row():
+        c["export_format"] = gr.Radio(["sharegpt", "hf"], value="sharegpt", label="Export format")
+        c["reviewed_only"] = gr.Checkbox(label="Reviewed only")
+        c["hub_repo"] = gr.Textbox(label="Push to Hub repo (needs HF_TOKEN on the server)", placeholder="user/name")
+        c["export"] = gr.Button("Export (zip)", variant="primary")
+    c["export_out"] = gr.Markdown()
+    c["export_file"] = gr.File(label="Download")
+
+
+def _wire(demo: gr.Blocks, services: Services, c: dict[str, Any]) -> None:
+    run, ed = RunHandlers(services), EditorHandlers()
+    dec, cor = DecisionHandlers(services), CorrectionsHandlers(services)
+
+    def on(event, fn, inputs: list[str], outs: tuple[str, ...] | list[str], **kw: Any) -> None:
+        kw.setdefault("api_visibility", "public" if "api_name" in kw else "undocumented")
+        event(named(fn, c), [c[n] for n in inputs], outputs(c, outs), **kw)
+
+    on(c["example"].input, run.pick_example, ["example"], ["video", "task", "picked"], api_name="pick_example")
+    on(c["episode"].input, run.pick_episode, ["episode"], ["video", "task", "picked"], api_name="pick_episode")
+    for event in (c["video"].upload, c["video"].stop_recording):
+        on(event, run.uploaded, [], ["picked", "example", "episode"])
+    on(
+        c["run"].click, run.run, ["video", "task", "mode", "picked"], RUN_OUTPUTS,
+        api_name="diagnose", concurrency_id="model", concurrency_limit=1,
+    )  # fmt: skip
+    c["task"].submit(None, None, None, js="() => document.getElementById('run-button')?.click()")
+    on(c["gallery"].select, ed.select_frame, ["run_state", "editor_state"], ["keyframe", "gallery", "editor_image"])
+    on(
+        c["keyframe"].input,
+        ed.set_keyframe,
+        ["run_state", "editor_state", "keyframe"],
+        ["keyframe", "gallery", "editor_image"],
+    )
+    tools = ["tool", "colors", "rotation", "state_text"]
+    for name in tools:
+        on(c[name].input, ed.options, ["editor_state", *tools], ["editor_state", "hint"])
+    place_in = ["run_state", "editor_state", "keyframe", *tools, "low_level"]
+    on(c["editor_image"].select, ed.click_image, place_in, EDIT_OUTPUTS, api_visibility="private")
+    on(c["place"].click, ed.place, [*place_in, "x", "y"], EDIT_OUTPUTS, api_name="place_symbol")
+    base = ["run_state", "editor_state", "keyframe", "low_level"]
+    on(c["symbols"].input, ed.table_edit, [*base, "symbols"], EDIT_OUTPUTS, api_name="edit_symbols")
+    on(c["undo"].click, ed.undo, base, EDIT_OUTPUTS, api_name="undo")
+    on(c["clear"].click, ed.clear, base, EDIT_OUTPUTS, api_name="clear")
+    on(c["delete"].click, ed.delete, [*base, "delete_row"], EDIT_OUTPUTS, api_name="delete_symbol")
+    on(c["low_level"].input, ed.command_changed, ["editor_state", "low_level"], ["warnings"])
+    decision_in = ["run_state", "editor_state", *RESULT_FIELDS]
+    store_kw = {"concurrency_id": "store", "concurrency_limit": 8}
+    on(c["accept"].click, dec.accept, decision_in, DECISION_OUTPUTS, api_name="accept", **store_kw)
+    on(c["reject"].click, dec.reject, ["run_state"], DECISION_OUTPUTS, api_name="reject", **store_kw)
+    on(c["skip"].click, dec.skip, ["run_state"], DECISION_OUTPUTS, api_name="skip", **store_kw)
+    on(c["send"].click, dec.send, ["run_state"], ["send_out"], api_name="send_to_vla", **store_kw)
+    filters = ["f_decision", "f_review", "f_type", "f_search"]
+    on(c["refresh"].click, cor.refresh, filters, ["records", "stats"], api_name="list_corrections")
+    for name in filters[:3]:
+        on(c[name].input, cor.refresh, filters, ["records", "stats"])
+    on(c["corrections_tab"].select, cor.refresh, filters, ["records", "stats"])
+    on(c["reopen"].click, cor.reopen, ["record_id"], OPEN_OUTPUTS, api_name="reopen")
+    on(c["reviewed"].click, cor.mark_reviewed, ["record_id", *filters], ["records", "stats", "export_out"],
+       api_name="mark_reviewed", **store_kw)  # fmt: skip
+    on(c["export"].click, cor.export, ["export_format", "reviewed_only", "f_type", "hub_repo"],
+       ["export_file", "export_out"], api_name="export", **store_kw)  # fmt: skip
+
+
+def build_demo(services: Services) -> gr.Blocks:
+    c: dict[str, Any] = {}
+    with gr.Blocks(title=TITLE) as demo:
+        c["run_state"] = gr.State(RunState())
+        c["editor_state"] = gr.State(None)
+        c["picked"] = gr.State(PickedSource())
+        gr.Markdown(INTRO)
+        with gr.Tabs() as tabs:
+            c["tabs"] = tabs
+            with gr.Tab("Diagnose & correct", id="diagnose"):
+                _diagnose_tab(services, c)
+            with gr.Tab("Corrections", id="corrections") as corrections_tab:
+                c["corrections_tab"] = corrections_tab
+                _corrections_tab(c)
+            with gr.Tab("Help", id="help"):
+                gr.Image(legend_image(), label="The 7 symbols", interactive=False, buttons=[])
+                gr.Markdown(HELP_MARKDOWN)
+        _wire(demo, services, c)
+    demo.components_by_name = c  # tests and the browser test find components by name
+    return demo

@@ -1,0 +1,163 @@
+"""Diagnose tab handlers: pick a source (example, dataset episode, upload/webcam), run, show the result.
+
+``run`` is a generator: it reports progress stages through ``gr.Progress`` and streams the model's reasoning into
+a textbox while it is generated, then fills the result (gallery, fields, keyframe editor). Bad input raises
+``gr.Error`` with the library's message; nothing is stored by a run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from vifailback_demo.core.dataset import AnnotationRecord
+from vifailback_demo.diagnosis.result import Diagnosis
+from vifailback_demo.services import Services, Stage
+from vifailback_demo.services.truth import truth_answer
+from vifailback_demo.ui import views
+from vifailback_demo.ui.errors import USER_ERRORS, as_gr_error
+from vifailback_demo.ui.state import PickedSource, RunState
+
+#: Outputs of a run, by name (see :mod:`vifailback_demo.ui.layout`).
+RESULT_FIELDS = (
+    "success",
+    "keyframe",
+    "failure_type",
+    "subtasks",
+    "failed_subtask",
+    "reason",
+    "low_level",
+    "high_level",
+)
+RUN_OUTPUTS = (
+    "reasoning", "summary", "gallery", "editor_image", "symbols", "warnings", "hint", "decision_out", "vqa",
+    "run_state", "editor_state", *RESULT_FIELDS,
+)  # fmt: skip
+STREAM_EVERY_S = 0.05
+
+
+class RunHandlers:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    # --- picking a source ------------------------------------------------------------------------------------
+
+    def pick_example(self, label: str | None) -> dict[str, Any]:
+        if not label:
+            return {"picked": PickedSource()}
+        try:
+            example = self.s.examples.get(label)
+        except USER_ERRORS as exc:
+            raise as_gr_error(exc) from None
+        return {"video": str(example.clip), "task": example.task, "picked": PickedSource("example", example.name)}
+
+    def pick_episode(self, ref: str | None) -> dict[str, Any]:
+        if not ref:
+            return {"picked": PickedSource()}
+        try:
+            episode = self.s.episodes.get(ref)
+            video = self.s.episodes.video(episode)
+            task = self.s.episodes.task(episode)
+        except USER_ERRORS as exc:
+            raise as_gr_error(exc) from None
+        out: dict[str, Any] = {"task": task, "picked": PickedSource("dataset_episode", episode.ref)}
+        out["video"] = str(video) if video.is_file() else None
+        return out
+
+    def uploaded(self) -> dict[str, Any]:
+        """A visitor's own clip replaces any picked example or episode."""
+        return {"picked": PickedSource(), "example": None, "episode": None}
+
+    def _source(self, video: str | None, picked: PickedSource) -> tuple[Path, Path | None, AnnotationRecord | None]:
+        """(what to read, dataset root of its annotation, annotation) for the picked source."""
+        if picked.kind == "example":
+            example = self.s.examples.get(picked.ref)
+            return example.clip, self.s.examples.root, self.s.examples.annotation(example)
+        if picked.kind == "dataset_episode":
+            episode = self.s.episodes.get(picked.ref)
+            return self.s.episodes.source(episode), self.s.episodes.root, self.s.episodes.annotation(episode)
+        return self.s.diagnosis.check_upload(video), None, None
+
+    # --- running ---------------------------------------------------------------------------------------------
+
+    def run(
+        self,
+        video: str | None,
+        task: str | None,
+        mode: str,
+        picked: PickedSource | None,
+        progress=gr.Progress(),  # noqa: B008 (gradio injects it)
+    ) -> Iterator[dict[str, Any]]:
+        picked = picked or PickedSource()
+        task = (task or "").strip()
+        if not task:
+            raise gr.Error("The task instruction is empty: describe what the robot was asked to do.", duration=12)
+        try:
+            source, root, record = self._source(video, picked)
+            progress(0.02, desc="sampling frames")
+            started = time.perf_counter()
+            sampled = self.s.diagnosis.sample(source)
+            sampling_s = time.perf_counter() - started
+        except USER_ERRORS as exc:
+            raise as_gr_error(exc) from None
+        answer = None
+        if record is not None and root is not None and self.s.diagnosis.is_scripted:
+            answer = truth_answer(record, root, sampled.timestamps_s, mode)
+        ref = picked.ref or Path(str(video)).name
+        run = RunState(
+            frames=sampled.frames, timestamps_s=list(sampled.timestamps_s), task=task, mode=mode,
+            source_kind=picked.kind, source_ref=ref, subtasks=list(record.subtasks) if record else [],
+        )  # fmt: skip
+        yield {"reasoning": "", "summary": f"Sampled {len(sampled)} frames; asking the model...", "vqa": None}
+        text, last, diagnosis = "", 0.0, None
+        try:
+            for item in self.s.diagnosis.run(sampled, task, mode, scripted_answer=answer):
+                if isinstance(item, Stage):
+                    progress(item.fraction, desc=item.detail or item.name)
+                elif isinstance(item, Diagnosis):
+                    diagnosis = item
+                else:
+                    text += item
+                    if time.perf_counter() - last > STREAM_EVERY_S:
+                        last = time.perf_counter()
+                        yield {"reasoning": text}
+        except USER_ERRORS as exc:
+            raise as_gr_error(exc) from None
+        assert diagnosis is not None
+        # The frames were sampled here (to keep them for the gallery), so the diagnoser did not time it.
+        diagnosis.timings["sampling"] = sampling_s
+        diagnosis.timings["total"] = diagnosis.timings.get("total", 0.0) + sampling_s
+        progress(0.95, desc="rendering")
+        yield self.result(run, diagnosis, record if answer else None)
+
+    def result(self, run: RunState, d: Diagnosis, truth: AnnotationRecord | None = None) -> dict[str, Any]:
+        run.raw_text, run.diagnosis = d.raw_text, d.to_dict()
+        keyframe = d.keyframe if d.status == "failed" else None
+        editor = views.editor_for(run, keyframe, d.symbols if d.status == "failed" else ())
+        phase = None if truth is None else (truth.avoidance if run.mode == "avoidance" else truth.correction)
+        failed_subtask = int(truth.failure_subtask) if truth and (truth.failure_subtask or "").isdigit() else None
+        return {
+            "reasoning": d.raw_text,
+            "summary": views.summary_markdown(d),
+            "gallery": views.gallery_items(run, keyframe),
+            "editor_image": views.editor_image(run, editor, keyframe),
+            "symbols": views.symbols_table(editor),
+            "warnings": views.warnings_markdown(d.low_level, editor),
+            "hint": "",
+            "decision_out": "",
+            "vqa": None,
+            "run_state": run,
+            "editor_state": editor,
+            "success": "Successful" if d.success else "Failed",
+            "keyframe": keyframe,
+            "failure_type": d.failure_type,
+            "subtasks": "\n".join(run.subtasks),
+            "failed_subtask": failed_subtask,
+            "reason": truth.failure_reason if truth else "",
+            "low_level": d.low_level or "",
+            "high_level": (phase.high_level or "") if phase else "",
+        }
