@@ -64,10 +64,14 @@ def main() -> None:
     slow.diagnose(sampled, example["task"], "avoidance")
     ours, result = time_runs(fast, sampled, example["task"], args.repeats)
     base, _ = time_runs(slow, sampled, example["task"], max(1, args.repeats // 2))
-    print(f"example: {example['name']} ({len(sampled.frames)} frames), new tokens: {result.new_tokens}, status: {result.status}")
+    print(
+        f"example: {example['name']} ({len(sampled.frames)} frames), new tokens: {result.new_tokens}, status: {result.status}"
+    )
     print("stages (s): " + ", ".join(f"{k} {v:.3f}" for k, v in result.timings.items() if not k.startswith("backend")))
     status = "ok" if ours < TARGET_S else "OVER TARGET"
-    print(f"diagnosis: {ours:.3f} s (KV cache) | baseline without cache: {base:.3f} s | speed-up x{base / ours:.2f} | target < {TARGET_S} s: {status}")
+    print(
+        f"diagnosis: {ours:.3f} s (KV cache) | baseline without cache: {base:.3f} s | speed-up x{base / ours:.2f} | target < {TARGET_S} s: {status}"
+    )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,12 @@ from vifailback_demo import __version__
 from vifailback_demo.errors import ViFailbackError
 
 #: Modules that add subcommands, in help order.
-COMMAND_MODULES: tuple[str, ...] = ("vifailback_demo.cli.formats", "vifailback_demo.cli.diagnose", "vifailback_demo.cli.sim", "vifailback_demo.cli.corrections")
+COMMAND_MODULES: tuple[str, ...] = (
+    "vifailback_demo.cli.formats",
+    "vifailback_demo.cli.diagnose",
+    "vifailback_demo.cli.sim",
+    "vifailback_demo.cli.corrections",
+)
 
 EXIT_USER_ERROR = 2
 

@@ -19,9 +19,17 @@ from vifailback_demo.render.symbols_renderer import SymbolRenderer, SymbolStyle
 
 #: (title, meaning, symbols in a 1000x1000 cell)
 LEGEND: tuple[tuple[str, str, list[Symbol]], ...] = (
-    ("Straight arrow", "move: red x fwd/back, green y left/right, blue z up/down", [StraightArrow((150, 650), (850, 300), ("green", "red"))]),
+    (
+        "Straight arrow",
+        "move: red x fwd/back, green y left/right, blue z up/down",
+        [StraightArrow((150, 650), (850, 300), ("green", "red"))],
+    ),
     ("Rotating arrow", "rotate the gripper (clockwise shown)", [RotatingArrow((500, 480), "clockwise")]),
-    ("ON / OFF", "open (ON) / close (OFF) the gripper", [GripperState((300, 480), "ON"), GripperState((700, 480), "OFF")]),
+    (
+        "ON / OFF",
+        "open (ON) / close (OFF) the gripper",
+        [GripperState((300, 480), "ON"), GripperState((700, 480), "OFF")],
+    ),
     ("Dual crosshair", "align the object at the first with the second", [DualCrosshair((200, 480), (800, 480))]),
     ("Crosshair", "the correct target object", [Crosshair((500, 480))]),
     ("Lock", "keep this object still", [Lock((500, 480))]),
@@ -53,5 +61,14 @@ def render_legend(cell: int = 220, columns: int = 4) -> np.ndarray:
                 line = trial
         lines.append(line)
         for j, text in enumerate(lines[:2]):
-            cv2.putText(sheet, text, (x0 + 6, y0 + cell + 32 + 12 * j), cv2.FONT_HERSHEY_SIMPLEX, 0.36, (70, 70, 70), 1, cv2.LINE_AA)
+            cv2.putText(
+                sheet,
+                text,
+                (x0 + 6, y0 + cell + 32 + 12 * j),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.36,
+                (70, 70, 70),
+                1,
+                cv2.LINE_AA,
+            )
     return sheet
