@@ -162,14 +162,26 @@ class ParsedAnswer:
 
     def to_dict(self) -> dict[str, Any]:
         """The parse schema of the CLI (DESIGN.md section 5): coordinates as written."""
-        return {
-            "success": self.success,
-            "keyframe": self.keyframe,
-            "failure_type": self.failure_type,
-            "low_level": self.low_level,
-            "symbols": symbols_to_code(self.symbols),
-            "problems": list(self.problems),
-        }
+        return parse_schema(self.success, self.keyframe, self.failure_type, self.low_level, self.symbols, self.problems)
+
+
+def parse_schema(
+    success: bool | None,
+    keyframe: int | None,
+    failure_type: str | None,
+    low_level: str | None,
+    symbols: list[Symbol],
+    problems: list[str],
+) -> dict[str, Any]:
+    """The parse schema shared by ``vifailback parse`` and ``diagnosis.json`` (DESIGN.md section 5)."""
+    return {
+        "success": success,
+        "keyframe": keyframe,
+        "failure_type": failure_type,
+        "low_level": low_level,
+        "symbols": symbols_to_code(symbols),
+        "problems": list(problems),
+    }
 
 
 def _parse_success(value: str, problems: list[str]) -> bool | None:

@@ -219,14 +219,19 @@ class VQARecord:
         return d
 
 
-def load_vqa_records(path: str | os.PathLike) -> list[VQARecord]:
+def _load_all(path: str | os.PathLike, parse: Any) -> list[Any]:
+    """Every record of a file through ``parse``; the first bad one names the file and its position."""
     out = []
     for i, d in enumerate(read_records(path), start=1):
         try:
-            out.append(VQARecord.from_dict(d))
+            out.append(parse(d))
         except DatasetError as exc:
             raise DatasetError(f"{path}: record {i}: {exc}") from None
     return out
+
+
+def load_vqa_records(path: str | os.PathLike) -> list[VQARecord]:
+    return _load_all(path, VQARecord.from_dict)
 
 
 def write_vqa_records(path: str | os.PathLike, records: Iterable[VQARecord | dict[str, Any]]) -> Path:
@@ -346,13 +351,7 @@ class AnnotationRecord:
 
 
 def load_annotation_records(path: str | os.PathLike) -> list[AnnotationRecord]:
-    out = []
-    for i, d in enumerate(read_records(path), start=1):
-        try:
-            out.append(AnnotationRecord.from_dict(d))
-        except DatasetError as exc:
-            raise DatasetError(f"{path}: record {i}: {exc}") from None
-    return out
+    return _load_all(path, AnnotationRecord.from_dict)
 
 
 # --- frame sampling for a VQA item -------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from vifailback_demo.core.symbol_codec import symbols_to_code
+from vifailback_demo.core.answer import parse_schema
 from vifailback_demo.core.symbols import Symbol
 
 #: ``status`` values: the model said the task succeeded, said it failed, or its answer could not be read.
@@ -46,12 +46,7 @@ class Diagnosis:
     def to_dict(self) -> dict[str, Any]:
         """``diagnosis.json``: the parse schema first (``vifailback parse``), then everything else."""
         return {
-            "success": self.success,
-            "keyframe": self.keyframe,
-            "failure_type": self.failure_type,
-            "low_level": self.low_level,
-            "symbols": symbols_to_code(self.symbols),
-            "problems": list(self.problems),
+            **parse_schema(self.success, self.keyframe, self.failure_type, self.low_level, self.symbols, self.problems),
             "status": self.status,
             "parseable": self.parseable,
             "task": self.task,
