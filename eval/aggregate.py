@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from eval.cot_diagnostics import cot_diagnostics
 from eval.paper import weighted_average
 from eval.tasks import COT_TAGS, HARD, LITE, TASKS
 
@@ -90,4 +91,5 @@ def summarize(
         },
         "complete": len(rows) == n_expected,
         "per_task": per_task,
+        "cot_diagnostics": cot_diagnostics(rows),
     }

@@ -1,0 +1,59 @@
+"""Diagnostic rates over the chain-of-thought items (tasks 7 and 8), computed from the stored replies.
+
+These are the questions a user asks of a failure model before trusting it, and the bundled tiny model's targets:
+is the answer readable, is success/failure right, is the failure type right, is the keyframe exact or within one
+image, are the symbol types and the arrow colours right. They complement (never replace) the Hard score.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from eval.tasks import COT_TAGS
+from vifailback_demo.core.answer import parse_answer
+from vifailback_demo.core.symbols import StraightArrow
+
+
+def _rate(hits: int, n: int) -> float | None:
+    return round(100.0 * hits / n, 2) if n else None
+
+
+def _types_and_colours(pred: list, ref: list) -> bool:
+    """Same multiset of symbol types and same multiset of arrow colour lists (colour order included)."""
+    kinds = Counter(s.kind for s in pred) == Counter(s.kind for s in ref)
+    colours = Counter(s.colors for s in pred if isinstance(s, StraightArrow)) == Counter(
+        s.colors for s in ref if isinstance(s, StraightArrow)
+    )
+    return kinds and colours
+
+
+def cot_diagnostics(samples: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Rates in percent over the CoT samples; failure-only rates count only references that failed."""
+    n = parseable = success = 0
+    failed = ftype = kf_exact = kf_near = symbols = 0
+    for s in samples:
+        if s.get("tag") not in COT_TAGS:
+            continue
+        pred, ref = parse_answer(s.get("prediction") or ""), parse_answer(s.get("reference") or "")
+        n += 1
+        parseable += pred.parseable
+        success += pred.success is not None and pred.success == ref.success
+        if ref.success is False:
+            failed += 1
+            ftype += pred.failure_type is not None and pred.failure_type == ref.failure_type
+            if pred.keyframe is not None and ref.keyframe is not None:
+                kf_exact += pred.keyframe == ref.keyframe
+                kf_near += abs(pred.keyframe - ref.keyframe) <= 1
+            symbols += _types_and_colours(list(pred.symbols), list(ref.symbols))
+    return {
+        "n": n,
+        "n_failed_references": failed,
+        "parseable": _rate(parseable, n),
+        "failure_detection": _rate(success, n),
+        "failure_type": _rate(ftype, failed),
+        "keyframe_exact": _rate(kf_exact, failed),
+        "keyframe_within_1": _rate(kf_near, failed),
+        "symbol_types_and_colours": _rate(symbols, failed),
+    }
