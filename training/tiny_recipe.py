@@ -120,19 +120,22 @@ def run(args: argparse.Namespace) -> Path:
     size = sum(p.stat().st_size for p in out.glob("*.safetensors"))
     if size > MAX_BUNDLE_BYTES:
         raise ValueError(f"{out}: weights are {size / 2**20:.1f} MB, over the 40 MB bundle limit; shrink the model")
-    (out / "RECIPE.json").write_text(
-        json.dumps(
-            {
-                "episodes": args.episodes,
-                "seed": args.seed,
-                "vocab_size": args.vocab_size,
-                "hidden_size": args.hidden_size,
-                "layers": args.layers,
-                "config": cfg.to_dict(),
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    manifest_path = root / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    recipe = {
+        # What the model was really trained on: the data's own manifest (not the --episodes default with --data).
+        "data": {"root": str(root), "episodes": manifest.get("episodes"), "settings": manifest.get("settings")},
+        "seed": args.seed,
+        "model": {
+            "vocab_size": args.vocab_size,
+            "hidden_size": args.hidden_size,
+            "layers": args.layers,
+            "vision_hidden_size": args.vision_hidden_size,
+            "vision_depth": args.vision_depth,
+            "max_pixels": args.max_pixels,
+        },
+        "config": cfg.to_dict(),
+    }
+    (out / "RECIPE.json").write_text(json.dumps(recipe, indent=2) + "\n")
     print(f"tiny model: {out} ({size / 2**20:.1f} MB of weights)")
     return out
