@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Subset
 
 from training.collator import SFTCollator
 from training.config import TrainConfig
-from training.data import load_samples, split_by_episode
+from training.data import load_samples, parse_source, split_by_episode
 from training.modeling import load_model, load_processor, trainable_summary
 
 STATE_FILE = "trainer_state.json"
@@ -96,6 +96,13 @@ def train(cfg: TrainConfig) -> TrainRun:
     from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup
 
     cfg.validate()
+    # Bad input fails before anything is written: no run directory for a model or data file that is not there.
+    if not Path(cfg.model).is_dir():
+        raise FileNotFoundError(f"model {cfg.model!r}: expected a local model directory (nothing is downloaded)")
+    for spec in cfg.train_files:
+        path = parse_source(spec)[0]
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"train file {path!r}: expected a ShareGPT VQA JSON file")
     out = Path(cfg.output_dir)
     use_amp = torch.cuda.is_available() and cfg.dtype in ("bf16", "fp16")
     accelerator = Accelerator(

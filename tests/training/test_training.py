@@ -219,7 +219,12 @@ def test_cli_help_config_and_errors(tmp_path):
         "train", "--set", "model=/nonexistent", "--set", "train_files=x.json", "--set", f"dataset_root={tmp_path}",
         "--set", f"output_dir={tmp_path / 'run'}",
     )  # fmt: skip
-    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert (
+        missing.returncode == 2
+        and "Traceback" not in missing.stderr
+        and "expected a local model directory" in missing.stderr
+    )
+    assert not (tmp_path / "run").exists()  # bad input writes nothing
     presets = run("presets")
     assert {"paper_lora", "cpu_smoke", "tiny_scratch", "multi_gpu_lora"} <= {
         line.split(":")[0] for line in presets.stdout.splitlines()
