@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vifailback_demo.core.prompts import HARD_TAGS, LITE_TAGS
+
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -31,6 +33,9 @@ class TrainConfig:
     max_eval_samples: int = 200
     # Keep only these task tags (empty = all 11).
     tags: list[str] = field(default_factory=list)
+    # Per-tag weights applied after the source weights, e.g. {"cot_avoidance_code_qa": 3}: the same rule as
+    # "path:weight" (3 repeats those samples three times, 0.5 keeps half); unnamed tags keep weight 1.
+    tag_weights: dict[str, float] = field(default_factory=dict)
     # Longest sequence in tokens; longer samples are cut at the end of the answer (never inside images).
     max_length: int = 8192
 
@@ -77,6 +82,8 @@ class TrainConfig:
     save_every: int = 500  # optimiser steps; 0 = only at the end
     keep_checkpoints: int = 2
     seed: int = 0
+    # The held-out split's own seed: a new ``seed`` reshuffles training without moving held-out episodes.
+    split_seed: int = 0
     # Resume: "auto" picks the newest checkpoint in output_dir, a path picks that one, "" starts fresh.
     resume: str = ""
     dataloader_workers: int = 0
@@ -98,6 +105,11 @@ class TrainConfig:
         for name in ("batch_size", "grad_accum", "max_length", "log_every", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        for tag, weight in self.tag_weights.items():
+            if tag not in LITE_TAGS + HARD_TAGS:
+                problems.append(f"tag_weights: unknown tag {tag!r}; expected one of {list(LITE_TAGS + HARD_TAGS)}")
+            elif not isinstance(weight, (int, float)) or weight < 0:
+                problems.append(f"tag_weights[{tag!r}] must be a number >= 0, got {weight!r}")
         if self.learning_rate <= 0:
             problems.append(f"learning_rate must be > 0, got {self.learning_rate}")
         if problems:

@@ -73,8 +73,19 @@ def _to_sample(record: VQARecord, root: Path) -> Sample | None:
     return Sample(prompt=prompt, answer=answer, images=paths, tag=record.tag, episode=episode_key(record))
 
 
+def _repeat(items: list[Sample], weight: float, rng: random.Random) -> list[Sample]:
+    """Weight 2.5 keeps every item twice plus a random half once more (deterministic for a given ``rng``)."""
+    whole, frac = int(weight), weight - int(weight)
+    return items * whole + rng.sample(items, round(len(items) * frac))
+
+
 def load_samples(
-    sources: list[str], root: str | Path, *, tags: list[str] | None = None, seed: int = 0
+    sources: list[str],
+    root: str | Path,
+    *,
+    tags: list[str] | None = None,
+    tag_weights: dict[str, float] | None = None,
+    seed: int = 0,
 ) -> tuple[list[Sample], DataStats]:
     """Read every source, drop unusable records (counted), apply weights deterministically."""
     root = Path(root)
@@ -98,11 +109,14 @@ def load_samples(
                 stats.skipped_malformed += 1
                 continue
             kept.append(sample)
-        # Integer part repeats the source, the fraction samples the rest without replacement.
-        whole, frac = int(weight), weight - int(weight)
-        weighted = kept * whole + rng.sample(kept, round(len(kept) * frac))
+        weighted = _repeat(kept, weight, rng)
         stats.per_source[path] = len(weighted)
         out.extend(weighted)
+    if tag_weights:
+        by_tag: dict[str, list[Sample]] = {}
+        for s in out:
+            by_tag.setdefault(s.tag, []).append(s)
+        out = [s for tag, group in by_tag.items() for s in _repeat(group, float(tag_weights.get(tag, 1.0)), rng)]
     for s in out:
         stats.per_tag[s.tag] += 1
     if not out:

@@ -115,8 +115,10 @@ def train(cfg: TrainConfig) -> TrainRun:
         cfg.save(out / "config.json")  # the resolved config, with every default spelled out
 
     # 1. Data: every source, checked and mixed; whole episodes held out for evaluation.
-    samples, stats = load_samples(cfg.train_files, cfg.dataset_root, tags=cfg.tags or None, seed=cfg.seed)
-    train_set, heldout = split_by_episode(samples, cfg.eval_fraction, cfg.seed)
+    samples, stats = load_samples(
+        cfg.train_files, cfg.dataset_root, tags=cfg.tags or None, tag_weights=cfg.tag_weights, seed=cfg.seed
+    )
+    train_set, heldout = split_by_episode(samples, cfg.eval_fraction, cfg.split_seed)
     heldout = heldout[: cfg.max_eval_samples]
     stats.train, stats.heldout = len(train_set), len(heldout)
     processor = load_processor(cfg)

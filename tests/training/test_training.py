@@ -49,6 +49,41 @@ def test_data_skips_missing_images_weights_and_splits(vqa_dataset):
         load_samples([str(train_file)], root / "nope")
 
 
+def test_tag_weights_reweight_tags_and_are_validated(vqa_dataset):
+    root, train_file = vqa_dataset
+    weighted, _ = load_samples(
+        [str(train_file)], root, tag_weights={"cot_avoidance_code_qa": 3, "failure_detection_qa": 0.5}, seed=1
+    )
+    tags = [s.tag for s in weighted]
+    assert tags.count("cot_avoidance_code_qa") == 18 and tags.count("failure_detection_qa") == 3
+    # Weights stack with a source weight; unnamed tags keep weight 1.
+    stacked, _ = load_samples([f"{train_file}:2"], root, tag_weights={"cot_avoidance_code_qa": 2})
+    assert [s.tag for s in stacked].count("cot_avoidance_code_qa") == 24
+    assert [s.tag for s in stacked].count("failure_detection_qa") == 12
+    cfg = load_config(None, ["model=/m", "train_files=a.json", 'tag_weights={"cot_avoidance_code_qa": 3}'])
+    assert cfg.validate().tag_weights == {"cot_avoidance_code_qa": 3}
+    for bad, message in (('{"cot_avoidence_code_qa": 3}', "unknown tag"), ('{"failure_type_qa": -1}', ">= 0")):
+        with pytest.raises(ValueError, match=message):
+            load_config(None, ["model=/m", "train_files=a.json", f"tag_weights={bad}"]).validate()
+
+
+def test_held_out_split_follows_split_seed_not_the_shuffle_seed(tiny_model_dir, vqa_dataset, tmp_path, monkeypatch):
+    root, train_file = vqa_dataset
+    samples, _ = load_samples([str(train_file)], root)
+    held = {s.episode for s in split_by_episode(samples, 0.3, seed=0)[1]}
+    assert any({s.episode for s in split_by_episode(samples, 0.3, seed=k)[1]} != held for k in range(1, 6))
+    import training.train as train_module
+
+    seen = []
+    real_split = train_module.split_by_episode
+    monkeypatch.setattr(
+        train_module, "split_by_episode", lambda s, f, seed: seen.append(seed) or real_split(s, f, seed)
+    )
+    cfg = smoke_config(tiny_model_dir, vqa_dataset, tmp_path / "run", max_steps=1, seed=7, split_seed=3)
+    train_module.train(cfg)
+    assert seen == [3]  # a new shuffle seed keeps the same held-out episodes
+
+
 def test_collator_masks_the_prompt_exactly(tiny_model_dir, vqa_dataset):
     root, train_file = vqa_dataset
     cfg = TrainConfig(model=str(tiny_model_dir), train_files=[str(train_file)], dataset_root=str(root))
