@@ -24,8 +24,8 @@ sys.path.insert(0, str(REPO))
 from vifailback_demo.diagnosis.diagnoser import Diagnoser  # noqa: E402
 from vifailback_demo.models.backend import GenerationSettings  # noqa: E402
 from vifailback_demo.models.transformers_backend import TransformersBackend, TransformersOptions  # noqa: E402
-from vifailback_demo.video.reader import read_frames  # noqa: E402
 from vifailback_demo.video.sampling import SamplingSpec  # noqa: E402
+from vifailback_demo.video.sources import read_frames  # noqa: E402
 
 TARGET_S = 2.0
 

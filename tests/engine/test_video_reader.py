@@ -12,15 +12,9 @@ import pytest
 from tests.engine.clips import frame_image, make_clip, read_index
 from vifailback_demo.errors import VideoError
 from vifailback_demo.imageio import write_image_rgb
-from vifailback_demo.video.reader import (
-    VideoLimits,
-    probe_video,
-    read_episode,
-    read_frame_folder,
-    read_frames,
-    read_video,
-)
+from vifailback_demo.video.reader import VideoLimits, probe_video, read_video
 from vifailback_demo.video.sampling import SamplingSpec, nearest_indices
+from vifailback_demo.video.sources import read_episode, read_frame_folder, read_frames
 
 OFFICIAL_4S = [0, 25, 50, 75, 100, 104]  # 105 frames at 25 fps: one per second plus the last
 

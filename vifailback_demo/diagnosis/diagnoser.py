@@ -30,7 +30,8 @@ Source = str | os.PathLike | Sequence[np.ndarray] | Any  # Any: a SampledFrames
 
 def _as_sampled(source: Source, spec: SamplingSpec, max_side: int | None):
     """Read/sample the input into ``SampledFrames`` (video and PyAV imported only when a file is read)."""
-    from vifailback_demo.video.reader import SampledFrames, read_frames
+    from vifailback_demo.video.reader import SampledFrames
+    from vifailback_demo.video.sources import read_frames
 
     if isinstance(source, SampledFrames):
         return source

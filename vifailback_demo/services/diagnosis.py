@@ -22,8 +22,9 @@ from vifailback_demo.models.backend import GenerationSettings, VLMBackend
 from vifailback_demo.models.scripted import ScriptedBackend
 from vifailback_demo.services.config import AppConfig
 from vifailback_demo.services.gpu import wrap_for_gpu
-from vifailback_demo.video.reader import IMAGE_SUFFIXES, VIDEO_SUFFIXES, SampledFrames, read_frames
+from vifailback_demo.video.reader import VIDEO_SUFFIXES, SampledFrames
 from vifailback_demo.video.sampling import SamplingSpec
+from vifailback_demo.video.sources import IMAGE_SUFFIXES, read_frames
 
 #: Frames wider than this are scaled down when read: the model sees a few hundred pixels anyway.
 MAX_FRAME_SIDE = 960
