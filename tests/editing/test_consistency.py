@@ -61,3 +61,18 @@ def test_empty_or_unreadable_command():
     assert consistency_warnings(None, OFFICIAL_SYMBOLS) == []
     warnings = consistency_warnings("Do something clever.", [])
     assert any("no move, rotate or grasp" in w for w in warnings)
+
+
+def test_colours_follow_the_order_the_command_names_the_axes():
+    from vifailback_demo.editing import order_colors_by_command
+
+    # A checkbox group hands colours over in its own order (red, green, blue); the official rule is sentence order.
+    assert order_colors_by_command(["red", "green"], OFFICIAL) == ("green", "red")
+    up_then_forward = "Move the left gripper upward slightly and forward significantly."
+    assert order_colors_by_command(["red", "green", "blue"], up_then_forward) == ("blue", "red", "green")
+    assert order_colors_by_command(["red", "green"], None) == ("red", "green")  # no command: unchanged
+    swapped = [StraightArrow((602, 179), (689, 325), ("red", "green")), RotatingArrow((550, 179), "clockwise")]
+    warnings = consistency_warnings(OFFICIAL, swapped)
+    assert warnings == [
+        "straight arrow 1 lists its colours as red, green but the command names their axes in the order green, red"
+    ]

@@ -81,6 +81,16 @@ def test_place_symbols_by_click_two_point_arrow_table_edit_undo_clear_delete(ser
     arrow = ed.place(run, first["editor_state"], k, "straight arrow", ["blue"], "clockwise", "ON", LOW, 100, 20)
     assert arrow["symbols"][-1][0] == "move_arrow" and arrow["symbols"][-1][5] == "blue"
     assert "blue" in arrow["warnings"], "a blue arrow for a left/right command must be flagged"
+    # Colours picked in checkbox order (red, green) are stored in the command's order: right (green), then backward.
+    two_axes = "Move the right gripper to the right significantly and backward slightly."
+    start = ed.place(
+        run, arrow["editor_state"], k, "straight arrow", ["red", "green"], "clockwise", "ON", two_axes, 10, 10
+    )
+    ordered = ed.place(
+        run, start["editor_state"], k, "straight arrow", ["red", "green"], "clockwise", "ON", two_axes, 90, 60
+    )
+    assert ordered["symbols"][-1][5] == "green,red", ordered["symbols"][-1]
+    arrow = ed.undo(run, ordered["editor_state"], k, LOW)
     rows = [list(r) for r in arrow["symbols"]]
     rows[4][1] = 250  # row 5 is the lock: move it right
     edited = ed.table_edit(run, arrow["editor_state"], k, LOW, rows)

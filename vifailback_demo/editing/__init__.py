@@ -4,7 +4,7 @@ Engine layer: pure Python on top of :mod:`vifailback_demo.core`. The UI keeps an
 ``gr.State`` and calls these functions from its handlers.
 """
 
-from vifailback_demo.editing.consistency import consistency_warnings
+from vifailback_demo.editing.consistency import consistency_warnings, order_colors_by_command
 from vifailback_demo.editing.state import (
     TOOLS,
     TWO_POINT_TOOLS,
@@ -28,6 +28,7 @@ __all__ = [
     "clear",
     "click",
     "consistency_warnings",
+    "order_colors_by_command",
     "delete",
     "from_table",
     "new_state",

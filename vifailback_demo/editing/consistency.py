@@ -20,6 +20,20 @@ _COLOR_OF_AXIS = {axis: color for color, axis in AXIS_OF_COLOR.items()}
 _MIN_HORIZONTAL_SHARE = 0.2
 
 
+def order_colors_by_command(colors: Sequence[str], low_level_text: str | None) -> tuple[str, ...]:
+    """Arrow colours in the order the command names their axes (the official rule: sentence order).
+
+    Checkbox widgets return colours in their own fixed order, so the editor reorders them by the command; colours
+    whose axis the command does not move keep their given order, after the others.
+    """
+    colors = tuple(dict.fromkeys(colors))
+    if not low_level_text or not low_level_text.strip():
+        return colors
+    axes = parse_command(low_level_text).axes
+    rank = {axis: i for i, axis in enumerate(axes)}
+    return tuple(sorted(colors, key=lambda c: rank.get(AXIS_OF_COLOR[c], len(axes))))
+
+
 def consistency_warnings(low_level_text: str | None, symbols: Sequence[Symbol]) -> list[str]:
     """Readable warnings, empty when the command and the symbols agree (or there is no command)."""
     if not low_level_text or not low_level_text.strip():
@@ -40,6 +54,13 @@ def consistency_warnings(low_level_text: str | None, symbols: Sequence[Symbol]) 
                     f"straight arrow {number} is coloured {color} ({axis} axis: {_AXIS_WORDS[axis]}) but the command "
                     f"never moves {_AXIS_WORDS[axis].replace('/', ' or ')}"
                 )
+    for number, arrow in enumerate(arrows, start=1):
+        ordered = order_colors_by_command(arrow.colors, low_level_text)
+        if ordered != tuple(dict.fromkeys(arrow.colors)):
+            warnings.append(
+                f"straight arrow {number} lists its colours as {', '.join(arrow.colors)} but the command names "
+                f"their axes in the order {', '.join(ordered)}"
+            )
     for direction, _ in command.moves:
         axis = AXIS_OF_DIRECTION[direction][0]
         if axis not in drawn_axes:

@@ -12,7 +12,17 @@ from typing import Any
 
 import gradio as gr
 
-from vifailback_demo.editing import EditorState, clear, click, delete, from_table, set_options, set_symbols, undo
+from vifailback_demo.editing import (
+    EditorState,
+    clear,
+    click,
+    delete,
+    from_table,
+    order_colors_by_command,
+    set_options,
+    set_symbols,
+    undo,
+)
 from vifailback_demo.ui import views
 from vifailback_demo.ui.errors import USER_ERRORS, warn
 from vifailback_demo.ui.state import RunState, clamp_keyframe
@@ -94,7 +104,7 @@ class EditorHandlers:
             return {}
         try:
             editor = set_options(
-                editor, tool=views.tool_id(tool), arrow_colors=list(colors or []) or None,
+                editor, tool=views.tool_id(tool), arrow_colors=list(order_colors_by_command(colors or [], low_level)) or None,
                 rotation=rotation, state_text=state_text,
             )  # fmt: skip
             editor = click(editor, views.tool_id(tool), float(x), float(y))
