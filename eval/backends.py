@@ -4,7 +4,8 @@ Backends:
 
 * ``transformers``: a local checkpoint or Hugging Face cache ID through ``vifailback_demo.models`` (imported lazily:
   torch is only loaded when a local model is used);
-* ``openai``: any OpenAI-compatible server (vLLM, SGLang, ...) through :mod:`eval.openai_client`;
+* ``openai``: any OpenAI-compatible server (vLLM, SGLang, ...) through the library's HTTP client
+  (:class:`vifailback_demo.models.openai_http.ChatClient`, wrapped by :class:`OpenAIChatGenerator`);
 * ``reference``: replies with the bench's own reference answers (a scorer sanity check: scores 100%).
 
 ``auto`` picks ``openai`` when ``--base-url`` is given, else ``transformers``.
@@ -21,10 +22,13 @@ import numpy as np
 
 from eval.bench import BenchItem
 from eval.generator import Generator, ReferenceGenerator
-from eval.openai_client import OpenAIChatClient, OpenAIChatGenerator
 from vifailback_demo.errors import BackendError
+from vifailback_demo.models.openai_backend import build_messages
+from vifailback_demo.models.openai_http import ChatClient
 
 BACKENDS: tuple[str, ...] = ("auto", "transformers", "openai", "reference")
+#: First retry delay for served models and the judge (then doubled per retry).
+BACKOFF_S = 0.5
 
 
 def resolve_backend(args: argparse.Namespace) -> str:
@@ -48,6 +52,27 @@ def describe(args: argparse.Namespace) -> dict[str, Any]:
     elif backend == "transformers":
         info.update(dtype=args.dtype, quantization=args.quantization, adapter=args.adapter, device=args.device)
     return info
+
+
+class OpenAIChatGenerator:
+    """A served VLM as a :class:`eval.generator.Generator`: images first, then the prompt, in one user message.
+
+    Thread-safe (the client holds no per-request state), so the runner can keep many requests in flight.
+    """
+
+    def __init__(self, client: ChatClient, *, max_tokens: int = 2048, temperature: float = 0.0) -> None:
+        self.client = client
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+
+    def generate(self, images: list[np.ndarray], prompt: str) -> str:
+        messages = build_messages(images, prompt)
+        return self.client.chat(messages, temperature=self.temperature, max_tokens=self.max_tokens).text
+
+
+def api_key(env: str | None) -> tuple[str | None, str | None]:
+    """The key in ``$env`` (``env`` empty: no key) and where it came from, for the hint on HTTP 401/403."""
+    return (os.environ.get(env), f"${env}") if env else (None, None)
 
 
 class _LocalBackendGenerator:
@@ -101,12 +126,15 @@ def build_generator(args: argparse.Namespace, items: Sequence[BenchItem]) -> Gen
         model = args.served_model or args.model
         if not model:
             raise BackendError("--backend openai needs --served-model (or --model) naming the model on the server")
-        client = OpenAIChatClient(
+        key, key_source = api_key(args.api_key_env)
+        client = ChatClient(
             args.base_url,
             model,
-            api_key=os.environ.get(args.api_key_env) if args.api_key_env else None,
+            api_key=key,
             timeout_s=args.request_timeout,
             retries=args.retries,
+            backoff_s=BACKOFF_S,
+            key_source=key_source,
         )
         return OpenAIChatGenerator(client, max_tokens=args.max_new_tokens)
     if not args.model:

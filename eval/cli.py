@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -18,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from eval.aggregate import summarize
-from eval.backends import BACKENDS, build_generator, describe
+from eval.backends import BACKENDS, BACKOFF_S, api_key, build_generator, describe
 from eval.bench import BenchItem, default_dataset_root, load_bench
 from eval.jsonl import read_jsonl
 from eval.judge import JUDGEMENTS_FILE, LLMJudge, judge_samples
-from eval.openai_client import OpenAIChatClient
 from eval.paper import OFFICIAL_BENCH_NAME
 from eval.report import write_reports
 from eval.runner import SAMPLES_FILE, RunAborted, generate_samples
@@ -30,6 +28,7 @@ from eval.scoring import score_sample
 from eval.tasks import select_tags
 from vifailback_demo.core.dataset import read_json, write_json_atomic
 from vifailback_demo.errors import ViFailbackError
+from vifailback_demo.models.openai_http import ChatClient
 
 EXIT_INCOMPLETE = 1
 EXIT_USER_ERROR = 2
@@ -180,9 +179,15 @@ def _check_and_write_manifest(out: Path, manifest: dict[str, Any]) -> None:
 def _judge(args: argparse.Namespace, samples: list[dict[str, Any]], out: Path) -> dict[str, Any] | None:
     if not args.judge_url:
         return None
-    key = os.environ.get(args.judge_api_key_env) if args.judge_api_key_env else None
-    client = OpenAIChatClient(
-        args.judge_url, args.judge_model, api_key=key, timeout_s=args.judge_timeout, retries=args.judge_retries
+    key, key_source = api_key(args.judge_api_key_env)
+    client = ChatClient(
+        args.judge_url,
+        args.judge_model,
+        api_key=key,
+        timeout_s=args.judge_timeout,
+        retries=args.judge_retries,
+        backoff_s=BACKOFF_S,
+        key_source=key_source,
     )
     judge = LLMJudge(client, retries=args.judge_retries)
     _log(args, f"eval: judging Hard samples with {args.judge_model} at {client.url}")

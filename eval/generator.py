@@ -1,9 +1,9 @@
 """What the runner needs from a model: images + prompt in, text out (optionally a batch at a time).
 
 Any object with ``generate(images, prompt) -> str`` works: the backends of ``vifailback_demo.models`` (through
-:mod:`eval.backends`), :class:`eval.openai_client.OpenAIChatGenerator`, or a fake in a test. A generator that also
-has ``generate_batch`` gets whole batches from the runner (local GPU inference); a remote one is called from
-several threads at once and must be thread-safe.
+:mod:`eval.backends`), :class:`eval.backends.OpenAIChatGenerator` (a served model), or a fake in a test. A generator
+that also has ``generate_batch`` gets whole batches from the runner (local GPU inference); a remote one is called
+from several threads at once and must be thread-safe.
 """
 
 from __future__ import annotations

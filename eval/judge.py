@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from eval.jsonl import JsonlAppender, read_jsonl
-from eval.openai_client import OpenAIChatClient, PermanentBackendError
 from eval.pool import run_bounded
 from eval.tasks import COT_TAGS, HARD, TASKS
 from eval.textnorm import final_reply
-from vifailback_demo.errors import BackendError
+from vifailback_demo.errors import BackendError, PermanentBackendError
+from vifailback_demo.models.openai_http import ChatClient
 
 JUDGEMENTS_FILE = "judgements.jsonl"
 CRITERIA: tuple[str, ...] = ("semantic_similarity", "completeness", "functional_equivalence")
@@ -126,7 +126,7 @@ def parse_judgement(text: str) -> dict[str, Any]:
 class LLMJudge:
     """Judges one Hard sample; thread-safe (the client holds no per-request state)."""
 
-    def __init__(self, client: OpenAIChatClient, *, retries: int = 2, max_tokens: int = 512) -> None:
+    def __init__(self, client: ChatClient, *, retries: int = 2, max_tokens: int = 512) -> None:
         if retries < 0:
             raise ValueError(f"judge retries: expected >= 0, got {retries}")
         self.client = client
@@ -141,7 +141,7 @@ class LLMJudge:
         messages = build_judge_messages(sample)
         last: JudgeFormatError | None = None
         for attempt in range(1, self.retries + 2):
-            text = self.client.chat(messages, temperature=0.0, max_tokens=self.max_tokens)
+            text = self.client.chat(messages, temperature=0.0, max_tokens=self.max_tokens).text
             try:
                 return {**parse_judgement(text), "attempts": attempt}
             except JudgeFormatError as exc:

@@ -19,10 +19,9 @@ from typing import Any
 from eval.bench import BenchItem, load_item_images
 from eval.generator import Generator
 from eval.jsonl import JsonlAppender, read_jsonl
-from eval.openai_client import PermanentBackendError
 from eval.pool import run_bounded
 from eval.scoring import score_offline
-from vifailback_demo.errors import BackendError, ModelNotFoundError
+from vifailback_demo.errors import BackendError, ModelNotFoundError, PermanentBackendError
 
 SAMPLES_FILE = "samples.jsonl"
 ERRORS_FILE = "errors.jsonl"

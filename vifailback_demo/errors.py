@@ -47,6 +47,10 @@ class BackendTimeoutError(BackendError, TimeoutError):
     """A VLM backend did not answer within its timeout."""
 
 
+class PermanentBackendError(BackendError):
+    """A server answer that retrying cannot fix (bad request, authentication, unknown model or path)."""
+
+
 class StoreError(ViFailbackError):
     """The corrections store refused or could not complete an operation."""
 

@@ -13,16 +13,18 @@ import pytest
 
 from tests.engine.conftest import random_frames
 from vifailback_demo.core.answer import parse_answer
-from vifailback_demo.errors import BackendError, BackendTimeoutError
+from vifailback_demo.errors import BackendError, BackendTimeoutError, PermanentBackendError
 from vifailback_demo.imageio import decode_image_rgb
 from vifailback_demo.models.openai_backend import OpenAICompatibleBackend, OpenAIOptions
+from vifailback_demo.models.openai_http import ChatClient
 from vifailback_demo.models.scripted import demo_answer
 
 ANSWER = demo_answer(3)
 
 
 class FakeServer:
-    """Answers /v1/chat/completions; ``behaviour`` is "ok", "slow", "error500", "error400" or "flaky"."""
+    """Answers /v1/chat/completions; ``behaviour`` is "ok", "slow", "error500", "error400", "flaky",
+    "parts" (content as a list of parts) or "stall" (streams one piece, then stalls)."""
 
     def __init__(self) -> None:
         self.behaviour = "ok"
@@ -86,6 +88,14 @@ class FakeServer:
             h.end_headers()
             h.wfile.write(payload)
             return
+        if mode == "stall" and body.get("stream"):
+            h.send_response(200)
+            h.send_header("Content-Type", "text/event-stream")
+            h.end_headers()
+            h.wfile.write(f"data: {json.dumps({'choices': [{'delta': {'content': 'half'}}]})}\n\n".encode())
+            h.wfile.flush()
+            time.sleep(1.0)
+            return
         if body.get("stream"):
             h.send_response(200)
             h.send_header("Content-Type", "text/event-stream")
@@ -96,9 +106,10 @@ class FakeServer:
                 h.wfile.flush()
             h.wfile.write(b"data: [DONE]\n\n")
             return
+        content = [{"type": "text", "text": ANSWER[:10]}, {"type": "text", "text": ANSWER[10:]}]
         payload = json.dumps(
             {
-                "choices": [{"message": {"role": "assistant", "content": ANSWER}}],
+                "choices": [{"message": {"role": "assistant", "content": content if mode == "parts" else ANSWER}}],
                 "usage": {"prompt_tokens": 50, "completion_tokens": 200},
             }
         ).encode()
@@ -174,9 +185,27 @@ def test_server_error_is_clear_and_retries_are_bounded(server: FakeServer, monke
 
 def test_client_error_is_not_retried(server: FakeServer) -> None:
     server.behaviour = "error400"
-    with pytest.raises(BackendError, match=r"HTTP 400.*bad model"):
+    with pytest.raises(PermanentBackendError, match=r"HTTP 400.*bad model"):
         _backend(server).generate(random_frames(1), "p")
     assert len(server.requests) == 1
+
+
+def test_stream_is_not_retried_once_text_was_relayed(server: FakeServer) -> None:
+    server.behaviour = "stall"
+    pieces: list[str] = []
+    with pytest.raises(BackendTimeoutError, match=r"no answer within 0\.3 s"):
+        _backend(server, timeout_s=0.3, max_retries=2).generate(random_frames(1), "p", on_text=pieces.append)
+    assert pieces == ["half"] and len(server.requests) == 1
+
+
+def test_uses_the_shared_client_which_hides_the_key(server: FakeServer, monkeypatch) -> None:
+    monkeypatch.setenv("VIFAILBACK_API_KEY", "sk-hidden-key")
+    server.behaviour = "parts"
+    backend = _backend(server, base_url=server.url + "/chat/completions/")  # a full endpoint URL is kept
+    assert isinstance(backend.client, ChatClient) and backend.url == server.url + "/chat/completions"
+    assert "sk-hidden-key" not in repr(backend.client) + repr(backend)
+    assert backend.generate(random_frames(1), "p").text == ANSWER  # content parts are joined
+    assert server.headers[0]["Authorization"] == "Bearer sk-hidden-key"
 
 
 def test_transient_errors_recover_after_backoff(server: FakeServer) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from eval.backends import OpenAIChatGenerator
 from eval.bench import load_bench
 from eval.jsonl import read_jsonl
-from eval.openai_client import OpenAIChatClient, OpenAIChatGenerator
 from eval.runner import SAMPLES_FILE, generate_samples
 from tests.eval.benchdata import make_bench
 from tests.eval.httpfake import fake_openai_server
+from vifailback_demo.models.openai_http import ChatClient
 
 DELAY_S = 0.2
 CONCURRENCY = 16
@@ -22,7 +23,7 @@ def test_sixteen_requests_in_flight(tmp_path: Path) -> None:
     items = load_bench(bench.path, bench.root)[:N]
     assert len(items) == N
     with fake_openai_server(lambda req, n: (200, "A"), delay_s=DELAY_S) as server:
-        client = OpenAIChatClient(server.url, "served", timeout_s=10, retries=0)
+        client = ChatClient(server.url, "served", timeout_s=10, retries=0)
         generator = OpenAIChatGenerator(client, max_tokens=64)
         started = time.monotonic()
         stats = generate_samples(items, generator, bench.root, tmp_path / "run", concurrency=CONCURRENCY, log=print)

@@ -17,9 +17,9 @@ from eval.judge import (
     judge_samples,
     parse_judgement,
 )
-from eval.openai_client import OpenAIChatClient, PermanentBackendError
 from tests.eval.httpfake import fake_openai_server
-from vifailback_demo.errors import BackendError, BackendTimeoutError
+from vifailback_demo.errors import BackendError, BackendTimeoutError, PermanentBackendError
+from vifailback_demo.models.openai_http import ChatClient
 
 GOOD = json.dumps({"semantic_similarity": 8, "completeness": 6, "functional_equivalence": 7, "rationale": "close"})
 SAMPLE = {
@@ -33,7 +33,7 @@ SAMPLE = {
 
 
 def make_judge(url: str, *, retries: int = 2, timeout_s: float = 5.0, key: str | None = None) -> LLMJudge:
-    client = OpenAIChatClient(url, "judge-model", api_key=key, timeout_s=timeout_s, retries=retries, backoff_s=0.01)
+    client = ChatClient(url, "judge-model", api_key=key, timeout_s=timeout_s, retries=retries, backoff_s=0.01)
     return LLMJudge(client, retries=retries)
 
 
@@ -130,7 +130,7 @@ def test_judge_samples_appends_successes_and_resumes(tmp_path: Path) -> None:
     with fake_openai_server(lambda req, n: (200, GOOD)) as server:
         stats = judge_samples(samples, make_judge(server.url), tmp_path, concurrency=3, log=logs.append)
     assert (stats.judged, stats.skipped) == (1, 5) and len(server.requests) == 1
-    other = LLMJudge(OpenAIChatClient(server.url, "another-judge", timeout_s=1))
+    other = LLMJudge(ChatClient(server.url, "another-judge", timeout_s=1))
     with pytest.raises(BackendError, match="never mixed"):
         judge_samples(samples, other, tmp_path)
 
