@@ -21,7 +21,7 @@ from eval.backends import BACKENDS, BACKOFF_S, api_key, build_generator, describ
 from eval.bench import BenchItem, default_dataset_root, load_bench
 from eval.jsonl import read_jsonl
 from eval.judge import JUDGEMENTS_FILE, LLMJudge, judge_samples
-from eval.paper import OFFICIAL_BENCH_NAME
+from eval.paper import OFFICIAL_BENCH_NAME, looks_official
 from eval.report import write_reports
 from eval.runner import SAMPLES_FILE, RunAborted, generate_samples
 from eval.scoring import score_sample
@@ -82,7 +82,8 @@ def _add_report_args(p: argparse.ArgumentParser) -> None:
         "--compare-paper",
         choices=("auto", "yes", "no"),
         default="auto",
-        help=f"add the paper's numbers to the report (auto: when the bench file is {OFFICIAL_BENCH_NAME})",
+        help=f"add the paper's numbers to the report (auto: when the bench file is {OFFICIAL_BENCH_NAME} "
+        "and its dataset root is not a synthetic one)",
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -213,7 +214,8 @@ def _finish(
     summary = summarize(samples, judgements, expected=expected)
     meta = {**manifest, "bench_name": bench_name, "judge": judge_info, "reported": time.strftime("%Y-%m-%dT%H:%M:%S")}
     meta["model"] = manifest.get("generator", {}).get("model") or manifest.get("generator", {}).get("backend")
-    compare = args.compare_paper == "yes" or (args.compare_paper == "auto" and bench_name == OFFICIAL_BENCH_NAME)
+    official = looks_official(bench_name, manifest.get("dataset_root"))
+    compare = args.compare_paper == "yes" or (args.compare_paper == "auto" and official)
     paths = write_reports(out, summary, meta, compare_paper=compare)
     if args.json:
         print(json.dumps(summary, indent=2))

@@ -6,6 +6,10 @@ only as "about 84"; 84.11 is the item-weighted value of its Lite and Hard number
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 from vifailback_demo.core.prompts import (
     TAG_COT_AVOIDANCE,
     TAG_FAILURE_REASON,
@@ -17,6 +21,8 @@ from vifailback_demo.core.prompts import (
 )
 
 OFFICIAL_BENCH_NAME = "ViFailback_VQA_benchmark.json"
+#: The synthetic world writes this generator name into ``<dataset root>/manifest.json``.
+SIM_GENERATOR = "vifailback_demo.sim"
 #: Item counts of the official bench (the weights of the paper's "Average").
 PAPER_LITE_ITEMS = 2622
 PAPER_HARD_ITEMS = 2192
@@ -49,3 +55,15 @@ def weighted_average(lite: float | None, n_lite: int, hard: float | None, n_hard
     parts = [(v, n) for v, n in ((lite, n_lite), (hard, n_hard)) if v is not None and n > 0]
     total = sum(n for _, n in parts)
     return sum(v * n for v, n in parts) / total if total else None
+
+
+def looks_official(bench_name: str, dataset_root: str | os.PathLike | None) -> bool:
+    """The official bench's file name, and not a synthetic bench (the sim uses the same name, with a manifest)."""
+    if bench_name != OFFICIAL_BENCH_NAME:
+        return False
+    manifest = Path(dataset_root or ".") / "manifest.json"
+    try:
+        generator = json.loads(manifest.read_text()).get("generator")
+    except (OSError, ValueError, AttributeError):
+        return True
+    return generator != SIM_GENERATOR

@@ -76,3 +76,19 @@ def test_report_files(tmp_path: Path) -> None:
     lite_blue = np.all(image == np.array([66, 133, 244], np.uint8), axis=-1).sum()
     hard_orange = np.all(image == np.array([244, 160, 0], np.uint8), axis=-1).sum()
     assert lite_blue > 2 * hard_orange > 0  # bar heights follow the scores (100 vs 40)
+
+
+def test_paper_comparison_is_automatic_only_for_the_official_bench(tmp_path) -> None:
+    import json
+
+    from eval.paper import OFFICIAL_BENCH_NAME, looks_official
+
+    official, synthetic = tmp_path / "official", tmp_path / "synthetic"
+    official.mkdir()
+    synthetic.mkdir()
+    (synthetic / "manifest.json").write_text(json.dumps({"generator": "vifailback_demo.sim", "episodes": 3}))
+    assert looks_official(OFFICIAL_BENCH_NAME, official)
+    assert not looks_official(OFFICIAL_BENCH_NAME, synthetic)  # the sim writes the official file name too
+    assert not looks_official("my_bench.json", official)
+    (official / "manifest.json").write_text("not json")  # an unreadable manifest does not hide the official bench
+    assert looks_official(OFFICIAL_BENCH_NAME, official)
