@@ -3,10 +3,15 @@ collection as a test). Modes:
 
 ``burst DATA_DIR [START]``: add records START, START + 1, ... forever; after each add returns, print ``<index> <id>`` (flushed).
 ``accept DATA_DIR WORKER GO_FILE COUNT``: print ``ready``, wait for GO_FILE, add COUNT records, print their ids.
+``crash DATA_DIR START STAGE``: add records START..START + 2 (printing ``<index> <id>``), then start adding
+:func:`crash_item` and SIGKILL itself in the middle: STAGE ``file`` while its first new frame sits in a ``.tmp`` file
+(fsynced, not yet renamed), ``commit`` with every frame file in place and the rows inserted but not committed.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -40,6 +45,17 @@ def make_item(tag: str, seed: int, frames: int = 3) -> NewCorrection:
     )
 
 
+def crash_item() -> NewCorrection:
+    """The record a ``crash`` worker dies writing: its first frame is also the first frame of record ``crash 0``."""
+    item = make_item("crash", 900)
+    item.frames = [make_frame(0), *item.frames[1:]]
+    return item
+
+
+def _die(*_args: object) -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def main(argv: list[str]) -> int:
     mode, data_dir = argv[0], argv[1]
     store = CorrectionsStore(data_dir)
@@ -58,6 +74,23 @@ def main(argv: list[str]) -> int:
             seed = worker * 1000 + k
             print(f"{seed} {store.add(make_item('proc', seed))}", flush=True)
         return 0
+    if mode == "crash":
+        start, stage = int(argv[2]), argv[3]
+        for i in range(start, start + 3):
+            print(f"{i} {store.add(make_item('crash', i))}", flush=True)
+        if stage == "file":
+            os.replace = _die  # ImageStore.put renames the finished .tmp file with os.replace
+        else:
+            log = CorrectionsStore._log  # called inside the INSERT transaction, after the rows went in
+
+            def log_then_die(*args: object) -> None:
+                log(*args)
+                _die()
+
+            CorrectionsStore._log = staticmethod(log_then_die)
+        store.add(crash_item())
+        print("not killed", flush=True)
+        return 1
     print(f"unknown mode {mode}", file=sys.stderr)
     return 2
 

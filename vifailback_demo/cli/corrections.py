@@ -1,4 +1,5 @@
-"""``vifailback corrections list|stats|export``: look into the corrections store and turn it into training data."""
+"""``vifailback corrections list|stats|export|clean``: look into the corrections store, turn it into training data,
+remove files a crash left behind."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from vifailback_demo.cli.main import CommandResult
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "corrections",
-        help="the corrections store: list, stats, export as training data",
+        help="the corrections store: list, stats, export as training data, clean crash leftovers",
         description="Human-reviewed corrections live in a SQLite store under the data directory (--data-dir, else "
         "$VIFAILBACK_DATA_DIR, else ./vifailback_data).",
     )
@@ -55,13 +56,34 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="with --format hf: also push (private) to this Hub repo; needs HF_TOKEN",
     )
     ex.set_defaults(handler=cmd_export)
+
+    cl = csub.add_parser(
+        "clean",
+        parents=[common, store_args],
+        help="find (and with --delete remove) files a crash left in the store",
+        description="List temporary files from interrupted image writes and image files that no record names, "
+        "under DATA_DIR/images. Nothing is removed unless --delete is given; then only those at least --min-age "
+        "seconds old are removed (younger ones may belong to a write in progress). A file that a record names is "
+        "never removed; the database itself is not changed.",
+    )
+    mode = cl.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", help="only report (the default)")
+    mode.add_argument("--delete", action="store_true", help="remove the leftovers at least --min-age seconds old")
+    cl.add_argument(
+        "--min-age",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="grace period: keep files modified less than this many seconds ago (default 3600)",
+    )
+    cl.set_defaults(handler=cmd_clean)
     p.set_defaults(handler=_need_subcommand)
 
 
 def _need_subcommand(args: argparse.Namespace) -> CommandResult:
     from vifailback_demo.errors import StoreError
 
-    raise StoreError("expected a subcommand: 'vifailback corrections list|stats|export ...'")
+    raise StoreError("expected a subcommand: 'vifailback corrections list|stats|export|clean ...'")
 
 
 def _open(args: argparse.Namespace):
@@ -127,3 +149,34 @@ def cmd_export(args: argparse.Namespace) -> CommandResult:
     )
     warnings = [] if result.records else ["no record matched the filters; the export is empty"]
     return CommandResult(data=data, text=text, warnings=warnings)
+
+
+def _size(n: int) -> str:
+    return f"{n} B" if n < 1024 else f"{n / 1024:.1f} KiB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MiB"
+
+
+def cmd_clean(args: argparse.Namespace) -> CommandResult:
+    from vifailback_demo.store.maintenance import check_min_age
+
+    min_age = check_min_age(args.min_age)  # a clear error before the store is opened
+    with _open(args) as store:
+        result = store.clean_orphans(min_age_s=min_age, dry_run=not args.delete)
+    removed = {f.relpath for f in result.removed}
+    lines = []
+    for f in result.stale:
+        state = "would remove" if result.dry_run else "removed" if f.relpath in removed else "kept (in use now)"
+        lines.append(f"{state:<18} {f.kind:<5} {_size(f.bytes):>10}  {f.age_s:>9.0f} s old  {f.relpath}")
+    for f in result.recent:
+        lines.append(f"{'kept (too recent)':<18} {f.kind:<5} {_size(f.bytes):>10}  {f.age_s:>9.0f} s old  {f.relpath}")
+    tmp = sum(f.kind == "tmp" for f in result.stale)
+    found = (
+        f"{len(result.stale)} leftover file(s) at least {min_age:g} s old ({tmp} temporary, "
+        f"{len(result.stale) - tmp} unreferenced images, {_size(sum(f.bytes for f in result.stale))}), "
+        f"{len(result.recent)} younger kept"
+    )
+    if result.dry_run:
+        tail = "dry run: nothing removed (add --delete to remove them)" if result.stale else "nothing to remove"
+    else:
+        tail = f"removed {len(result.removed)} file(s), {_size(sum(f.bytes for f in result.removed))}"
+    lines += [found, tail]
+    return CommandResult(data=result.to_json(), text="\n".join(lines))

@@ -2,9 +2,11 @@
 
 Engine layer (DESIGN.md section 2): imports core formats, never the UI. The UI and the CLI use
 :class:`CorrectionsStore`; :mod:`vifailback_demo.store.vqa` turns accepted records into VQA pairs and
-:mod:`vifailback_demo.store.export` writes them as LLaMA-Factory ShareGPT or a Hugging Face dataset.
+:mod:`vifailback_demo.store.export` writes them as LLaMA-Factory ShareGPT or a Hugging Face dataset;
+:meth:`CorrectionsStore.clean_orphans` removes files a crash left behind (:mod:`vifailback_demo.store.maintenance`).
 """
 
+from vifailback_demo.store.maintenance import CleanResult, OrphanFile, OrphanScan
 from vifailback_demo.store.records import (
     DECISIONS,
     REVIEW_STATUSES,
@@ -21,10 +23,13 @@ __all__ = [
     "DECISIONS",
     "REVIEW_STATUSES",
     "SOURCE_KINDS",
+    "CleanResult",
     "CorrectionRecord",
     "CorrectionsStore",
     "FinalVersion",
     "NewCorrection",
+    "OrphanFile",
+    "OrphanScan",
     "Page",
     "Revision",
     "Source",

@@ -4,7 +4,8 @@ The same frame stored twice is one file (deduplicated by name). A file appears u
 is complete: bytes go to a temporary file in the same directory, are fsynced, then ``os.replace`` moves them into
 place (atomic on POSIX), and the directory is fsynced so the new name itself survives a power cut. Frames are
 written *before* the database row that names them, so an acknowledged record never points at a missing file; a
-crash in between leaves at most an unreferenced file (harmless, see ``docs/store.md``).
+crash in between leaves at most an unreferenced file or a ``.tmp`` file (harmless; ``vifailback corrections clean``
+removes them, see :mod:`vifailback_demo.store.maintenance`).
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ One data directory (``VIFAILBACK_DATA_DIR``, default ``./vifailback_data``) hold
 and ``images/``. A method returns only after its transaction committed, so whatever it acknowledged survives a
 kill -9 at any later moment. Input is checked completely before the first byte is written: bad input raises
 :class:`StoreError` / :class:`SymbolError` and changes nothing.
+
+This module holds the store's life cycle and its writes; reads are in :mod:`~vifailback_demo.store.queries`, the
+SQLite schema and transactions in :mod:`~vifailback_demo.store.db`, image files in
+:mod:`~vifailback_demo.store.images`, crash-leftover cleaning in :mod:`~vifailback_demo.store.maintenance`.
 """
 
 from __future__ import annotations
@@ -11,27 +15,32 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from vifailback_demo.core.answer import FAILURE_TYPES
 from vifailback_demo.errors import StoreError
+from vifailback_demo.store import maintenance
 from vifailback_demo.store.db import DB_FILE, Database
 from vifailback_demo.store.images import ImageStore, PreparedImage, prepare_image
-from vifailback_demo.store.records import (
-    DECISIONS,
-    REVIEW_STATUSES,
-    CorrectionRecord,
-    FinalVersion,
-    NewCorrection,
-    Source,
-)
+from vifailback_demo.store.maintenance import DEFAULT_MIN_AGE_S, CleanResult, OrphanScan
+from vifailback_demo.store.queries import MAX_PAGE, Page, RecordQueries, Revision
+from vifailback_demo.store.records import DECISIONS, CorrectionRecord, FinalVersion, NewCorrection
+
+__all__ = [
+    "DATA_DIR_ENV",
+    "DEFAULT_DATA_DIR",
+    "MAX_PAGE",
+    "CorrectionsStore",
+    "Page",
+    "Revision",
+    "default_data_dir",
+    "with_final",
+]
 
 DATA_DIR_ENV = "VIFAILBACK_DATA_DIR"
 DEFAULT_DATA_DIR = "vifailback_data"
-MAX_PAGE = 1000
 
 
 def default_data_dir() -> Path:
@@ -42,29 +51,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-@dataclass(frozen=True)
-class Page:
-    """One page of :meth:`CorrectionsStore.list` results plus the total matching the filters."""
-
-    records: list[CorrectionRecord]
-    total: int
-    offset: int
-    limit: int
-
-
-@dataclass(frozen=True)
-class Revision:
-    revision: int
-    action: str
-    changed_at: str
-    who: str
-    final: FinalVersion | None
-    decision: str
-    review_status: str
-    notes: str
-
-
-class CorrectionsStore:
+class CorrectionsStore(RecordQueries):
     """SQLite + content-addressed frames. Share one instance between threads; each process opens its own."""
 
     def __init__(
@@ -100,6 +87,10 @@ class CorrectionsStore:
         final_json = json.dumps(final.to_json()) if final else None
 
         def insert(conn: sqlite3.Connection) -> int:
+            # Again under the write lock: clean_orphans() may have removed a file that put() found unreferenced
+            # just above; it deletes only inside a write transaction, so a file present now stays until COMMIT.
+            for image in prepared:
+                self.images.put(image)
             conn.executemany(
                 "INSERT OR IGNORE INTO images (sha256, relpath, width, height, bytes) VALUES (?, ?, ?, ?, ?)",
                 [(p.sha256, p.relpath, p.width, p.height, len(p.data)) for p in prepared],
@@ -221,169 +212,18 @@ class CorrectionsStore:
         self.db.write(review)
         return self.get(record_id)
 
-    # --- reading -------------------------------------------------------------------------------------------------
-
-    _COLUMNS = (
-        "id, created_at, updated_at, who, source_kind, source_ref, task, mode, frames, model_output, "
-        "model_diagnosis, final, decision, review_status, notes, revision"
-    )
-
-    def _row_to_record(self, conn: sqlite3.Connection, row: tuple) -> CorrectionRecord:
-        frames = tuple(json.loads(row[8]))
-        paths = dict(
-            conn.execute(
-                f"SELECT sha256, relpath FROM images WHERE sha256 IN ({','.join('?' * len(set(frames)))})",
-                tuple(set(frames)),
-            ).fetchall()
-        )
-        return CorrectionRecord(
-            id=row[0],
-            created_at=row[1],
-            updated_at=row[2],
-            who=row[3],
-            source=Source(row[4], row[5]),
-            task=row[6],
-            mode=row[7],
-            frames=frames,
-            model_output=row[9],
-            model_diagnosis=json.loads(row[10]) if row[10] else None,
-            final=FinalVersion.from_json(json.loads(row[11])) if row[11] else None,
-            decision=row[12],
-            review_status=row[13],
-            notes=row[14],
-            revision=row[15],
-            frame_files=tuple(paths[h] for h in frames),
-        )
-
-    def get(self, record_id: int) -> CorrectionRecord:
-        if isinstance(record_id, bool) or not isinstance(record_id, int):
-            raise StoreError(f"record id: expected an integer, got {record_id!r:.40}")
-
-        def fetch(conn: sqlite3.Connection) -> CorrectionRecord | None:
-            row = conn.execute(f"SELECT {self._COLUMNS} FROM corrections WHERE id = ?", (record_id,)).fetchone()
-            return self._row_to_record(conn, row) if row else None
-
-        record = self.db.read(fetch)
-        if record is None:
-            raise StoreError(f"no correction with id {record_id}; expected an id from list()")
-        return record
-
-    @staticmethod
-    def _where(
-        decision: str | None, review_status: str | None, failure_type: str | None, search: str | None
-    ) -> tuple[str, list[Any]]:
-        clauses, params = [], []
-        if decision is not None:
-            if decision not in DECISIONS:
-                raise StoreError(f"decision filter: expected one of {list(DECISIONS)}, got {decision!r:.40}")
-            clauses.append("decision = ?")
-            params.append(decision)
-        if review_status is not None:
-            if review_status not in REVIEW_STATUSES:
-                raise StoreError(f"review filter: expected one of {list(REVIEW_STATUSES)}, got {review_status!r:.40}")
-            clauses.append("review_status = ?")
-            params.append(review_status)
-        if failure_type is not None:
-            if failure_type not in FAILURE_TYPES:
-                raise StoreError(
-                    f"failure type filter: expected one of {list(FAILURE_TYPES)}, got {failure_type!r:.40}"
-                )
-            clauses.append("failure_type = ?")
-            params.append(failure_type)
-        if search:
-            escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            clauses.append("task LIKE ? ESCAPE '\\'")  # LIKE is case-insensitive for ASCII
-            params.append(f"%{escaped}%")
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
-
-    def list(
-        self,
-        *,
-        decision: str | None = None,
-        review_status: str | None = None,
-        failure_type: str | None = None,
-        search: str | None = None,
-        offset: int = 0,
-        limit: int = 50,
-        newest_first: bool = True,
-    ) -> Page:
-        """Filtered records, one page at a time (``total`` counts every match)."""
-        if not (isinstance(offset, int) and offset >= 0 and isinstance(limit, int) and 1 <= limit <= MAX_PAGE):
-            raise StoreError(f"pagination: expected offset >= 0 and 1 <= limit <= {MAX_PAGE}, got {offset}, {limit}")
-        where, params = self._where(decision, review_status, failure_type, search)
-        order = "DESC" if newest_first else "ASC"
-
-        def fetch(conn: sqlite3.Connection) -> Page:
-            total = conn.execute(f"SELECT COUNT(*) FROM corrections{where}", params).fetchone()[0]
-            rows = conn.execute(
-                f"SELECT {self._COLUMNS} FROM corrections{where} ORDER BY id {order} LIMIT ? OFFSET ?",
-                [*params, limit, offset],
-            ).fetchall()
-            return Page([self._row_to_record(conn, r) for r in rows], total, offset, limit)
-
-        return self.db.read(fetch)
-
-    def iter_records(self, **filters: Any):
-        """Every matching record, oldest first, page by page (for exports)."""
-        offset = 0
-        while True:
-            page = self.list(offset=offset, limit=200, newest_first=False, **filters)
-            yield from page.records
-            offset += len(page.records)
-            if not page.records or offset >= page.total:
-                return
-
-    def history(self, record_id: int) -> list[Revision]:
-        """Every version of a record, oldest first (creation, each edit, each review)."""
-        self.get(record_id)
-        rows = self.db.read(
-            lambda c: c.execute(
-                "SELECT revision, action, changed_at, who, final, decision, review_status, notes FROM revisions "
-                "WHERE correction_id = ? ORDER BY id",
-                (record_id,),
-            ).fetchall()
-        )
-        return [
-            Revision(r[0], r[1], r[2], r[3], FinalVersion.from_json(json.loads(r[4])) if r[4] else None, *r[5:])
-            for r in rows
-        ]
-
-    def count(self, **filters: Any) -> int:
-        where, params = self._where(
-            **{k: filters.get(k) for k in ("decision", "review_status", "failure_type", "search")}
-        )
-        return self.db.read(lambda c: c.execute(f"SELECT COUNT(*) FROM corrections{where}", params).fetchone()[0])
-
-    def stats(self) -> dict[str, Any]:
-        """Counts by failure type (successes and unknown types as ``"none"``), decision and review status."""
-
-        def fetch(conn: sqlite3.Connection) -> dict[str, Any]:
-            def grouped(column: str) -> dict[str, int]:
-                rows = conn.execute(f"SELECT COALESCE({column}, 'none'), COUNT(*) FROM corrections GROUP BY 1")
-                return dict(rows.fetchall())
-
-            return {
-                "total": conn.execute("SELECT COUNT(*) FROM corrections").fetchone()[0],
-                "by_failure_type": grouped("failure_type"),
-                "by_decision": grouped("decision"),
-                "by_review_status": grouped("review_status"),
-                "images": conn.execute("SELECT COUNT(*) FROM images").fetchone()[0],
-            }
-
-        return self.db.read(fetch)
-
-    def _frame_sizes(self, frames: tuple[str, ...]) -> list[tuple[int, int]]:
-        unique = tuple(set(frames))
-        query = f"SELECT sha256, width, height FROM images WHERE sha256 IN ({','.join('?' * len(unique))})"
-        rows = self.db.read(lambda c: c.execute(query, unique).fetchall())
-        sizes = {r[0]: (r[1], r[2]) for r in rows}
-        return [sizes[h] for h in frames]
+    # --- files ---------------------------------------------------------------------------------------------------
 
     def frame_path(self, relpath: str) -> Path:
         return self.images.path(relpath)
 
-    def integrity_check(self) -> str:
-        return self.db.integrity_check()
+    def scan_orphans(self) -> OrphanScan:
+        """Crash leftovers under ``images/``: temporary files and images no record names; changes nothing."""
+        return maintenance.scan_orphans(self.db, self.data_dir)
+
+    def clean_orphans(self, *, min_age_s: float = DEFAULT_MIN_AGE_S, dry_run: bool = False) -> CleanResult:
+        """Remove crash leftovers at least ``min_age_s`` old (never a file a record names; see ``maintenance``)."""
+        return maintenance.clean_orphans(self.db, self.data_dir, min_age_s=min_age_s, dry_run=dry_run)
 
 
 def with_final(record: CorrectionRecord, **changes: Any) -> FinalVersion:
