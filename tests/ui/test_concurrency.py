@@ -14,25 +14,48 @@ import httpx
 from gradio_client import Client, handle_file
 
 from tests.ui.helpers import TASK, free_port, make_services
+from vifailback_demo.imageio import read_image_rgb
 from vifailback_demo.store import CorrectionsStore
 from vifailback_demo.ui import build_demo, launch
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 60
-# download_files=False: the clients need only the text outputs. Gradio caches output images by content hash, and
-# sessions rendering identical frames at the same instant can race on one cache file (a Gradio issue, seen as
-# "Too little data for declared Content-Length"); that is about image display, not about accepts.
+# The eight-session test downloads every picture too: identical frames rendered at the same instant used to race on
+# one gradio cache file ("Too little data for declared Content-Length"); ui/image_files.py hands pictures over as
+# atomically written files, so every download must decode whole. The kill -9 test needs only the text outputs.
 
 
-def accept_once(client: Client, clip: Path, task: str) -> int:
+def accept_once(client: Client, clip: Path, task: str, *, pictures: bool = False) -> int:
     """Diagnose then accept; returns the acknowledged record id."""
-    client.submit(video=handle_file(str(clip)), task=task, mode="avoidance", api_name="/diagnose").result(
+    diagnosed = client.submit(video=handle_file(str(clip)), task=task, mode="avoidance", api_name="/diagnose").result(
         timeout=TIMEOUT_S
     )
+    if pictures:  # the gallery's 10+ thumbnails and the keyframe picture, all downloaded
+        assert check_pictures(diagnosed) >= 2, diagnosed
     message, _ = client.submit(
         "Failed", 2, "gripper state", "", None, "", "Close the right gripper.", "", api_name="/accept"
     ).result(timeout=TIMEOUT_S)
     return int(message.split("#")[1].split("*")[0])
+
+
+def check_pictures(outputs: object) -> int:
+    """Every downloaded picture in the outputs decodes whole; returns how many there were."""
+    found = [outputs] if isinstance(outputs, str) else []
+    if isinstance(outputs, list | tuple):
+        found = [p for o in outputs for p in _paths(o)]
+    for path in found:
+        assert read_image_rgb(path).size, path
+    return len(found)
+
+
+def _paths(value: object) -> list[str]:
+    if isinstance(value, str) and Path(value).suffix.lower() in (".png", ".webp", ".jpg") and Path(value).is_file():
+        return [value]
+    if isinstance(value, dict):
+        return [p for v in value.values() for p in _paths(v)]
+    if isinstance(value, list | tuple):
+        return [p for v in value for p in _paths(v)]
+    return []
 
 
 def test_eight_concurrent_accepts_lose_nothing(tmp_path: Path, clip: Path) -> None:
@@ -45,9 +68,14 @@ def test_eight_concurrent_accepts_lose_nothing(tmp_path: Path, clip: Path) -> No
 
     def worker(i: int) -> None:
         try:
-            client = Client(demo.local_url, verbose=False, download_files=False, httpx_kwargs={"timeout": TIMEOUT_S})
+            client = Client(
+                demo.local_url,
+                verbose=False,
+                download_files=str(tmp_path / f"dl{i}"),
+                httpx_kwargs={"timeout": TIMEOUT_S},
+            )
             barrier.wait(timeout=TIMEOUT_S)
-            results[i] = accept_once(client, clip, f"{TASK} #{i}")
+            results[i] = accept_once(client, clip, f"{TASK} #{i}", pictures=True)
         except BaseException as exc:
             errors.append(exc)
 

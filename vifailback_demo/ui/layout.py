@@ -20,6 +20,7 @@ from vifailback_demo.ui.corrections_handlers import ANY, OPEN_OUTPUTS, Correctio
 from vifailback_demo.ui.decision_handlers import DECISION_OUTPUTS, DecisionHandlers
 from vifailback_demo.ui.editor_handlers import EDIT_OUTPUTS, EditorHandlers
 from vifailback_demo.ui.help import HELP_MARKDOWN, legend_image
+from vifailback_demo.ui.image_files import ImageFiles
 from vifailback_demo.ui.run_handlers import RESULT_FIELDS, RUN_OUTPUTS, RunHandlers
 from vifailback_demo.ui.state import PickedSource, RunState
 from vifailback_demo.ui.views import SUCCESS_CHOICES, TOOL_LABELS
@@ -155,10 +156,11 @@ def _corrections_tab(c: dict[str, Any]) -> None:
 def _wire(demo: gr.Blocks, services: Services, c: dict[str, Any]) -> None:
     run, ed = RunHandlers(services), EditorHandlers()
     dec, cor = DecisionHandlers(services), CorrectionsHandlers(services)
+    files = ImageFiles()  # pictures go out as atomically written files (see ui/image_files.py)
 
     def on(event, fn, inputs: list[str], outs: tuple[str, ...] | list[str], **kw: Any) -> None:
         kw.setdefault("api_visibility", "public" if "api_name" in kw else "undocumented")
-        event(named(fn, c), [c[n] for n in inputs], outputs(c, outs), **kw)
+        event(named(fn, c, files), [c[n] for n in inputs], outputs(c, outs), **kw)
 
     on(c["example"].input, run.pick_example, ["example"], ["video", "task", "picked"], api_name="pick_example")
     on(c["episode"].input, run.pick_episode, ["episode"], ["video", "task", "picked"], api_name="pick_episode")

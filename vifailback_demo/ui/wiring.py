@@ -12,10 +12,21 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import gradio as gr
 
-def named(fn: Callable[..., Any], components: Mapping[str, Any]) -> Callable[..., Any]:
+from vifailback_demo.ui.image_files import ImageFiles
+
+
+def named(fn: Callable[..., Any], components: Mapping[str, Any], files: ImageFiles | None = None) -> Callable[..., Any]:
+    """``fn`` returning ``{name: value}`` as a gradio handler; with ``files``, pictures go out as atomic files."""
+
     def convert(out: Mapping[str, Any]) -> dict[Any, Any]:
-        return {components[name]: value for name, value in out.items()}
+        return {
+            components[name]: files.convert(value)
+            if files is not None and isinstance(components[name], gr.Image | gr.Gallery)
+            else value
+            for name, value in out.items()
+        }
 
     if inspect.isgeneratorfunction(fn):
 
