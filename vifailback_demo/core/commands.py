@@ -227,3 +227,8 @@ __all__ = [
     "format_command",
     "parse_command",
 ]
+
+
+def swap_words(text: str, a: str, b: str) -> str:
+    """``a`` and ``b`` exchanged everywhere in ``text`` (how distractor commands are made: left <-> right, ...)."""
+    return text.replace(a, "\0").replace(b, a).replace("\0", b)

@@ -163,6 +163,23 @@ class VQARecord:
         )
 
     @classmethod
+    def lite(
+        cls, tag: str, task: str, images: Sequence[str], options: list[str], answer: str, **prompt_kw: Any
+    ) -> VQARecord:
+        """A Lite multiple-choice record: the tag's prompt, reference ``"<letter>. <answer>"``, options and answer."""
+        from vifailback_demo.core.prompts import lite_prompt, option_letter
+
+        letter = option_letter(options.index(answer))
+        return cls.build(
+            lite_prompt(tag, task, options, **prompt_kw),
+            f"{letter}. {answer}",
+            images,
+            tag,
+            options=options,
+            answer=answer,
+        )
+
+    @classmethod
     def from_dict(cls, d: dict[str, Any]) -> VQARecord:
         messages = d.get("messages")
         if not isinstance(messages, list) or not all(

@@ -12,6 +12,7 @@ import numpy as np
 
 from vifailback_demo.core import prompts as P
 from vifailback_demo.core.answer import FAILURE_TYPES, format_cot_answer
+from vifailback_demo.core.commands import swap_words
 from vifailback_demo.core.dataset import VQARecord, keyframe_position
 from vifailback_demo.core.symbols import symbols_to_normalized
 from vifailback_demo.sim.episode import Episode
@@ -28,34 +29,24 @@ _SWAPS = (
 )
 
 
-def _swap(text: str, a: str, b: str) -> str:
-    return text.replace(a, "\0").replace(b, a).replace("\0", b)
-
-
 def lowlevel_options(correct: str, rng: np.random.Generator, count: int = 4) -> list[str]:
     """The correct command plus wrong ones made by flipping a direction, rotation, grasp, magnitude or gripper."""
     wrong: list[str] = []
     for a, b in _SWAPS:
         if a in correct or b in correct:
-            cand = _swap(correct, a, b)
+            cand = swap_words(correct, a, b)
             if cand != correct and cand not in wrong:
                 wrong.append(cand)
     for a, b in _SWAPS[:3]:
         if len(wrong) >= count - 1:
             break
-        extra = _swap(_swap(correct, *_SWAPS[6]), a, b)
+        extra = swap_words(swap_words(correct, *_SWAPS[6]), a, b)
         if extra != correct and extra not in wrong:
             wrong.append(extra)
     picks = [wrong[i] for i in sorted(rng.choice(len(wrong), size=min(count - 1, len(wrong)), replace=False))]
     options = [correct, *picks]
     rng.shuffle(options)
     return options
-
-
-def _lite(tag: str, task: str, images: list[str], options: list[str], answer: str, **kw) -> VQARecord:
-    prompt = P.lite_prompt(tag, task, options, **kw)
-    letter = P.option_letter(options.index(answer))
-    return VQARecord.build(prompt, f"{letter}. {answer}", images, tag, options=options, answer=answer)
 
 
 def _normalized(ep: Episode, g: Guidance):
@@ -65,7 +56,9 @@ def _normalized(ep: Episode, g: Guidance):
 def episode_records(ep: Episode, images: list[str], rng: np.random.Generator) -> list[VQARecord]:
     task = ep.task.instruction
     records = [
-        _lite(P.TAG_FAILURE_DETECTION, task, images, ["Successful", "Failed"], "Successful" if ep.success else "Failed")
+        VQARecord.lite(
+            P.TAG_FAILURE_DETECTION, task, images, ["Successful", "Failed"], "Successful" if ep.success else "Failed"
+        )
     ]
     if ep.success or ep.truth is None:
         cot = format_cot_answer(success=True)
@@ -84,10 +77,10 @@ def episode_records(ep: Episode, images: list[str], rng: np.random.Generator) ->
     kf_opts.sort(key=int)
     subtasks = ep.task.subtasks
     records += [
-        _lite(P.TAG_KEYFRAME, task, images, kf_opts, str(avoid_pos)),
-        _lite(P.TAG_SUBTASK, task, images, subtasks, subtasks[g.failed_subtask - 1], subtasks=subtasks),
-        _lite(P.TAG_FAILURE_TYPE, task, images, list(FAILURE_TYPES), g.failure_type),
-        _lite(
+        VQARecord.lite(P.TAG_KEYFRAME, task, images, kf_opts, str(avoid_pos)),
+        VQARecord.lite(P.TAG_SUBTASK, task, images, subtasks, subtasks[g.failed_subtask - 1], subtasks=subtasks),
+        VQARecord.lite(P.TAG_FAILURE_TYPE, task, images, list(FAILURE_TYPES), g.failure_type),
+        VQARecord.lite(
             P.TAG_LOWLEVEL_AVOIDANCE,
             task,
             images,
@@ -95,7 +88,7 @@ def episode_records(ep: Episode, images: list[str], rng: np.random.Generator) ->
             g.avoidance.low_level,
             keyframe=avoid_pos,
         ),
-        _lite(
+        VQARecord.lite(
             P.TAG_LOWLEVEL_CORRECTION,
             task,
             images,

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 from vifailback_demo.core import prompts as P
 from vifailback_demo.core.answer import FAILURE_TYPES, format_cot_answer
-from vifailback_demo.core.commands import command_variants, parse_command
+from vifailback_demo.core.commands import command_variants, parse_command, swap_words
 from vifailback_demo.core.dataset import VQARecord
 from vifailback_demo.errors import StoreError
 from vifailback_demo.store.records import CorrectionRecord, FinalVersion
@@ -52,10 +52,6 @@ def _rng(record: CorrectionRecord) -> random.Random:
     return random.Random(int(hashlib.sha256(key.encode()).hexdigest()[:16], 16))
 
 
-def _swap(text: str, a: str, b: str) -> str:
-    return text.replace(a, "\0").replace(b, a).replace("\0", b)
-
-
 def lowlevel_distractors(command: str) -> list[str]:
     """Wrong commands, one change each, in a fixed order (vocabulary flips, else word swaps)."""
     parsed = parse_command(command)
@@ -67,16 +63,10 @@ def lowlevel_distractors(command: str) -> list[str]:
     if not out:
         for a, b in _TEXT_SWAPS:
             if a in command or b in command:
-                text = _swap(command, a, b)
+                text = swap_words(command, a, b)
                 if text != command and text not in out:
                     out.append(text)
     return out
-
-
-def _lite(tag: str, task: str, images: Sequence[str], options: list[str], answer: str, **kw) -> VQARecord:
-    prompt = P.lite_prompt(tag, task, options, **kw)
-    letter = P.option_letter(options.index(answer))
-    return VQARecord.build(prompt, f"{letter}. {answer}", images, tag, options=options, answer=answer)
 
 
 def _keyframe_options(keyframe: int, num_frames: int, rng: random.Random) -> list[str]:
@@ -104,7 +94,7 @@ def derive_vqa(record: CorrectionRecord, images: Sequence[str]) -> list[VQARecor
     task, mode, rng = record.task, record.mode, _rng(record)
     images = list(images)
     detection = "Successful" if final.success else "Failed"
-    out = [_lite(P.TAG_FAILURE_DETECTION, task, images, list(DETECTION_OPTIONS), detection)]
+    out = [VQARecord.lite(P.TAG_FAILURE_DETECTION, task, images, list(DETECTION_OPTIONS), detection)]
     cot_tag = P.COT_TAGS[mode]
     if final.success:
         out.append(VQARecord.build(P.hard_prompt(cot_tag, task), format_cot_answer(success=True), images, cot_tag))
@@ -121,19 +111,21 @@ def derive_vqa(record: CorrectionRecord, images: Sequence[str]) -> list[VQARecor
         )
         out.append(VQARecord.build(P.hard_prompt(cot_tag, task), answer, images, cot_tag))
     if mode == "avoidance" and keyframe is not None and len(images) >= 2:
-        out.append(_lite(P.TAG_KEYFRAME, task, images, _keyframe_options(keyframe, len(images), rng), str(keyframe)))
+        out.append(
+            VQARecord.lite(P.TAG_KEYFRAME, task, images, _keyframe_options(keyframe, len(images), rng), str(keyframe))
+        )
     if final.subtasks and final.failed_subtask is not None and len(final.subtasks) >= 2:
         subtasks = list(final.subtasks)
         answer = subtasks[final.failed_subtask - 1]
         if len(set(subtasks)) == len(subtasks):  # duplicate options would make the letter ambiguous
-            out.append(_lite(P.TAG_SUBTASK, task, images, subtasks, answer, subtasks=subtasks))
+            out.append(VQARecord.lite(P.TAG_SUBTASK, task, images, subtasks, answer, subtasks=subtasks))
     if final.failure_type:
-        out.append(_lite(P.TAG_FAILURE_TYPE, task, images, list(FAILURE_TYPES), final.failure_type))
+        out.append(VQARecord.lite(P.TAG_FAILURE_TYPE, task, images, list(FAILURE_TYPES), final.failure_type))
     if final.low_level and keyframe is not None:
         options = _lowlevel_options(final.low_level, rng)
         if len(options) >= 2:
             tag = P.TAG_LOWLEVEL_AVOIDANCE if mode == "avoidance" else P.TAG_LOWLEVEL_CORRECTION
-            out.append(_lite(tag, task, images, options, final.low_level, keyframe=keyframe))
+            out.append(VQARecord.lite(tag, task, images, options, final.low_level, keyframe=keyframe))
     if final.failure_reason:
         out.append(
             VQARecord.build(
