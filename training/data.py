@@ -134,7 +134,8 @@ def split_by_episode(samples: list[Sample], fraction: float, seed: int = 0) -> t
         return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
     train = [s for s in samples if not held(s.episode)]
-    heldout = [s for s in samples if held(s.episode)]
+    # Weights repeat samples (the same objects); held-out loss counts each question once, whatever the weights.
+    heldout = list({id(s): s for s in samples if held(s.episode)}.values())
     if not train:
         raise DatasetError(f"eval_fraction {fraction} left no training episodes; lower it")
     return train, heldout

@@ -60,6 +60,9 @@ def test_tag_weights_reweight_tags_and_are_validated(vqa_dataset):
     stacked, _ = load_samples([f"{train_file}:2"], root, tag_weights={"cot_avoidance_code_qa": 2})
     assert [s.tag for s in stacked].count("cot_avoidance_code_qa") == 24
     assert [s.tag for s in stacked].count("failure_detection_qa") == 12
+    train, held = split_by_episode(weighted, 0.5, seed=0)
+    assert held and len({id(s) for s in held}) == len(held)  # held-out questions are counted once
+    assert len(train) > len({id(s) for s in train})  # while training keeps the repeats
     cfg = load_config(None, ["model=/m", "train_files=a.json", 'tag_weights={"cot_avoidance_code_qa": 3}'])
     assert cfg.validate().tag_weights == {"cot_avoidance_code_qa": 3}
     for bad, message in (('{"cot_avoidence_code_qa": 3}', "unknown tag"), ('{"failure_type_qa": -1}', ">= 0")):
