@@ -25,6 +25,8 @@ from vifailback_demo.store.records import MAX_IMAGE_BYTES, Frame
 #: Arrays are stored as JPEG (the official dataset's format); bytes keep their own format.
 ARRAY_FORMAT = ".jpg"
 ARRAY_QUALITY = 95
+#: Writes of one frame before giving up when a concurrent clean keeps removing its temporary file.
+_PUT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -106,11 +108,25 @@ class ImageStore:
         final = self.root / image.relpath
         if final.exists() and final.stat().st_size == len(image.data):
             return image.relpath
+        # A concurrent ``corrections clean --min-age 0`` may delete our temporary file or its (empty) shard
+        # directory between our open and our rename; the bytes are still in memory, so write them again.
+        for attempt in range(_PUT_ATTEMPTS):
+            try:
+                self._write(final, image.data)
+                break
+            except FileNotFoundError:
+                if attempt == _PUT_ATTEMPTS - 1:
+                    raise
+        if self.fsync:
+            _fsync_dir(final.parent)
+        return image.relpath
+
+    def _write(self, final: Path, data: bytes) -> None:
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.with_name(f".{final.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
             with open(tmp, "wb") as fh:
-                fh.write(image.data)
+                fh.write(data)
                 if self.fsync:
                     fh.flush()
                     os.fsync(fh.fileno())
@@ -118,9 +134,6 @@ class ImageStore:
         finally:
             if tmp.exists():
                 tmp.unlink()
-        if self.fsync:
-            _fsync_dir(final.parent)
-        return image.relpath
 
     def read_bytes(self, relpath: str) -> bytes:
         path = self.path(relpath)

@@ -16,6 +16,8 @@ removes them, following three rules:
 * Files are removed inside a write transaction (``BEGIN IMMEDIATE``), after the references are read again and
   each file's age is checked again, so no add commits in between. ``add()`` checks its frame files again inside
   its own write transaction and rewrites one that is gone. A file that a row names is never removed.
+* A shard directory (``images/ab/``) that the clean left empty is removed too. A writer whose temporary file or
+  directory disappears under it (only possible with ``min_age_s=0``) writes the frame again.
 """
 
 from __future__ import annotations
@@ -157,6 +159,17 @@ def scan_orphans(db: Database, data_dir: Path) -> OrphanScan:
     return OrphanScan(tmp, images)
 
 
+def _remove_empty_shards(data_dir: Path, removed: set[str]) -> None:
+    """Remove the ``images/ab/`` directories this clean emptied; a writer that loses its directory recreates it."""
+    for shard in sorted({(data_dir / r).parent for r in removed}):
+        if shard.parent != data_dir / "images" or shard.is_symlink():
+            continue
+        try:
+            shard.rmdir()  # only succeeds when empty
+        except OSError:
+            continue
+
+
 def clean_orphans(
     db: Database, data_dir: Path, *, min_age_s: float = DEFAULT_MIN_AGE_S, dry_run: bool = False
 ) -> CleanResult:
@@ -183,6 +196,7 @@ def clean_orphans(
             except FileNotFoundError:
                 continue
             removed.append(leftover)
+        _remove_empty_shards(data_dir, {f.relpath for f in removed})
         return removed
 
     return CleanResult(min_age_s, dry_run, stale, recent, db.write(remove))
