@@ -93,7 +93,7 @@ def test_kill_mid_add_leaves_only_leftovers_that_clean_removes(tmp_path):
         result = store.clean_orphans(min_age_s=0)
         assert sorted(f.relpath for f in result.removed) == sorted(f.relpath for f in scan.files)
         assert _files(data) == referenced  # exactly the leftovers went; every referenced frame stayed
-    
+        assert store.scan_orphans().files == []
         _assert_records_intact(store, acknowledged)
 
         record = store.get(store.add(crash_item()))  # the add that crashed twice now goes through
