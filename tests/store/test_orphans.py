@@ -279,3 +279,4 @@ def test_a_frame_write_survives_a_clean_that_removes_its_temporary_file(store, m
     other.close()
     assert [f.kind for f in cleaned[0].removed] == ["tmp"]  # the in-progress file really was removed
     assert store.images.verify(frame.relpath, frame.sha256)
+    assert store.scan_orphans().tmp_files == []  # the retry cleaned up after itself
