@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vifailback_demo.core.prompts import HARD_TAGS, LITE_TAGS
+from vifailback_demo.models.tiny import CHAT_TEMPLATES
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -56,6 +57,11 @@ class TrainConfig:
     # Image pixel budget for the processor (None keeps the checkpoint's own).
     min_pixels: int | None = None
     max_pixels: int | None = None
+
+    # Chat template for this run, saved with the model so inference formats prompts the same way: "" keeps the
+    # model's own; "image_labels" (a label "image number k: " before each image, what the bundled tiny model uses from
+    # cycle 5 on) or "qwen" (no labels) picks a built-in; anything else is a path to a .jinja file.
+    chat_template: str = ""
 
     # ---- optimisation ---------------------------------------------------------------------------------------
     learning_rate: float = 1e-5
@@ -110,6 +116,10 @@ class TrainConfig:
                 problems.append(f"tag_weights: unknown tag {tag!r}; expected one of {list(LITE_TAGS + HARD_TAGS)}")
             elif not isinstance(weight, (int, float)) or weight < 0:
                 problems.append(f"tag_weights[{tag!r}] must be a number >= 0, got {weight!r}")
+        if self.chat_template and self.chat_template not in CHAT_TEMPLATES and not Path(self.chat_template).is_file():
+            problems.append(
+                f"chat_template {self.chat_template!r}: expected {sorted(CHAT_TEMPLATES)} or a .jinja file path"
+            )
         if self.learning_rate <= 0:
             problems.append(f"learning_rate must be > 0, got {self.learning_rate}")
         if problems:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from training.config import TrainConfig
+from vifailback_demo.models.tiny import CHAT_TEMPLATES
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 MERGER_MODULES = ["merger", "deepstack_merger_list"]
@@ -31,7 +33,12 @@ def load_processor(cfg: TrainConfig) -> Any:
         if cfg.max_pixels is not None:
             size["longest_edge"] = cfg.max_pixels
         kwargs["size"] = size
-    return AutoProcessor.from_pretrained(cfg.model, **kwargs)
+    processor = AutoProcessor.from_pretrained(cfg.model, **kwargs)
+    if cfg.chat_template:
+        # Set on the processor, which applies it and writes it beside the trained model (chat_template.jinja).
+        name = cfg.chat_template
+        processor.chat_template = CHAT_TEMPLATES[name] if name in CHAT_TEMPLATES else Path(name).read_text()
+    return processor
 
 
 def lora_target_regex(targets: list[str]) -> str:

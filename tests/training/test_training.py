@@ -267,3 +267,38 @@ def test_cli_help_config_and_errors(tmp_path):
     assert {"paper_lora", "cpu_smoke", "tiny_scratch", "multi_gpu_lora"} <= {
         line.split(":")[0] for line in presets.stdout.splitlines()
     }
+
+
+def _render(processor, n_images: int, **kwargs) -> str:
+    from PIL import Image
+
+    content = [{"type": "image", "image": Image.new("RGB", (64, 64))} for _ in range(n_images)]
+    messages = [{"role": "user", "content": [*content, {"type": "text", "text": "Which image?"}]}]
+    return processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **kwargs)
+
+
+def test_chat_template_option_labels_images_and_is_saved_with_the_model(tiny_model_dir, vqa_dataset, tmp_path):
+    from transformers import AutoProcessor
+
+    cfg = smoke_config(
+        tiny_model_dir, vqa_dataset, tmp_path / "run", method="full", max_steps=1, grad_accum=1, save_every=0,
+        eval_fraction=0.0, chat_template="image_labels",
+    )  # fmt: skip
+    assert "image number" not in _render(load_processor(smoke_config(tiny_model_dir, vqa_dataset, tmp_path)), 3)
+    run = train(cfg)
+    saved = AutoProcessor.from_pretrained(run.final)  # what inference loads
+    text = _render(saved, 3)
+    labels = [text.index(f"image number {k}: <|vision_start|>") for k in (1, 2, 3)]
+    assert labels == sorted(labels) and text.count("<|vision_start|>") == 3
+    assert "image number" not in _render(saved, 3, add_vision_id=False)
+
+    custom = tmp_path / "mine.jinja"
+    custom.write_text("{%- for m in messages %}CUSTOM {{ m['role'] }}{%- endfor %}")
+    processor = load_processor(smoke_config(tiny_model_dir, vqa_dataset, tmp_path, chat_template=str(custom)))
+    assert _render(processor, 1).startswith("CUSTOM user")
+
+
+def test_unknown_chat_template_is_refused():
+    cfg = TrainConfig(train_files=["a.json"], model="/m", chat_template="no_such_template")
+    with pytest.raises(ValueError, match=r"chat_template 'no_such_template': expected \['image_labels', 'qwen'\]"):
+        cfg.validate()

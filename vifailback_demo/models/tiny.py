@@ -44,6 +44,30 @@ QWEN_CHAT_TEMPLATE = r"""{%- for message in messages %}
 {%- endfor %}
 {%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %}"""
 
+#: The same template with a text label before each image ("image number 1: ", "image number 2: "...;
+#: ``add_vision_id=False`` turns them off), like Qwen2-VL's ``add_vision_id`` ("Picture 1: "). Answers name keyframes
+#: by their image number ("image number 6"); a small model finds that number far more easily by copying the label
+#: than by counting images. The wording is the answers' own, which the tiny tokenizer holds as one token.
+IMAGE_LABELS_CHAT_TEMPLATE = r"""{%- set label = add_vision_id is not defined or add_vision_id %}
+{%- set image_count = namespace(value=0) %}
+{%- for message in messages %}
+{{- '<|im_start|>' + message['role'] + '\n' }}
+{%- if message['content'] is string %}{{- message['content'] }}
+{%- else %}{%- for item in message['content'] %}
+{%- if item['type'] == 'image' or 'image' in item or 'image_url' in item %}
+{%- set image_count.value = image_count.value + 1 %}
+{%- if label %}{{- 'image number ' + image_count.value|string + ': ' }}{%- endif %}
+{{- '<|vision_start|><|image_pad|><|vision_end|>' }}
+{%- elif item['type'] == 'video' or 'video' in item %}{{- '<|vision_start|><|video_pad|><|vision_end|>' }}
+{%- elif item['type'] == 'text' %}{{- item['text'] }}
+{%- endif %}{%- endfor %}{%- endif %}
+{{- '<|im_end|>\n' }}
+{%- endfor %}
+{%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %}"""
+
+#: Built-in templates by name, for ``python -m training ... --set chat_template=<name>``.
+CHAT_TEMPLATES = {"qwen": QWEN_CHAT_TEMPLATE, "image_labels": IMAGE_LABELS_CHAT_TEMPLATE}
+
 #: Pixel budget of the tiny processor: 32x32-pixel merged patches, 4 to 64 of them per image (fast on CPU).
 TINY_MIN_PIXELS = 32 * 32 * 4
 TINY_MAX_PIXELS = 32 * 32 * 64
