@@ -33,7 +33,9 @@ def test_sixteen_requests_in_flight(tmp_path: Path) -> None:
     assert stats.written == N and len(read_jsonl(tmp_path / "run" / SAMPLES_FILE)) == N
     assert server.max_in_flight == CONCURRENCY
     assert len(server.requests) == N
-    assert ideal * 0.95 <= elapsed <= ideal * 1.6, elapsed
+    # max_in_flight proves the exact concurrency; the time bound proves the waits overlap, with room for a loaded
+    # machine (a job beside the tests made this 3.1 s once): still far under the 19.2 s of one at a time.
+    assert ideal * 0.95 <= elapsed <= N * DELAY_S / 4, elapsed
     # Each request carried its images as data URLs, then the prompt.
     content = server.requests[0]["messages"][0]["content"]
     assert [part["type"] for part in content] == ["image_url"] * 3 + ["text"]

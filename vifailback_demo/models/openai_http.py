@@ -91,7 +91,7 @@ class ChatClient:
             "stream": on_text is not None,
             **(extra or {}),
         }
-        attempts = self.retries + 1
+        attempts = made = self.retries + 1
         last: Exception | None = None
         for attempt in range(attempts):
             if attempt:
@@ -107,12 +107,13 @@ class ChatClient:
             except _Retryable as exc:
                 last = exc
                 if streamed:  # the caller has seen text already; a retry would repeat it
+                    made = attempt + 1
                     break
         if isinstance(last, _Retryable) and isinstance(last.__cause__, TimeoutError | socket.timeout):
             raise BackendTimeoutError(
-                f"{self.url}: no answer within {self.timeout_s:g} s after {attempts} attempt(s)"
+                f"{self.url}: no answer within {self.timeout_s:g} s after {made} attempt(s)"
             ) from None
-        raise BackendError(f"{self.url}: failed after {attempts} attempt(s): {last}") from None
+        raise BackendError(f"{self.url}: failed after {made} attempt(s): {last}") from None
 
     def _request(self, body: dict[str, Any]) -> urllib.request.Request:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
