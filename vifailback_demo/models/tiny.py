@@ -30,25 +30,7 @@ QWEN_SPECIAL_TOKENS: tuple[str, ...] = (
     "<|video_pad|>",
 )
 
-#: A Qwen-style chat template: ``<|im_start|>role\n...<|im_end|>\n``, images as
-#: ``<|vision_start|><|image_pad|><|vision_end|>`` in content order (the layout of real Qwen3-VL checkpoints).
-QWEN_CHAT_TEMPLATE = r"""{%- for message in messages %}
-{{- '<|im_start|>' + message['role'] + '\n' }}
-{%- if message['content'] is string %}{{- message['content'] }}
-{%- else %}{%- for item in message['content'] %}
-{%- if item['type'] == 'image' or 'image' in item or 'image_url' in item %}{{- '<|vision_start|><|image_pad|><|vision_end|>' }}
-{%- elif item['type'] == 'video' or 'video' in item %}{{- '<|vision_start|><|video_pad|><|vision_end|>' }}
-{%- elif item['type'] == 'text' %}{{- item['text'] }}
-{%- endif %}{%- endfor %}{%- endif %}
-{{- '<|im_end|>\n' }}
-{%- endfor %}
-{%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %}"""
-
-#: The same template with a text label before each image ("image number 1: ", "image number 2: "...;
-#: ``add_vision_id=False`` turns them off), like Qwen2-VL's ``add_vision_id`` ("Picture 1: "). Answers name keyframes
-#: by their image number ("image number 6"); a small model finds that number far more easily by copying the label
-#: than by counting images. The wording is the answers' own, which the tiny tokenizer holds as one token.
-IMAGE_LABELS_CHAT_TEMPLATE = r"""{%- set label = add_vision_id is not defined or add_vision_id %}
+_CHAT_TEMPLATE = r"""{%- set label = LABEL_TEST %}
 {%- set image_count = namespace(value=0) %}
 {%- for message in messages %}
 {{- '<|im_start|>' + message['role'] + '\n' }}
@@ -64,6 +46,17 @@ IMAGE_LABELS_CHAT_TEMPLATE = r"""{%- set label = add_vision_id is not defined or
 {{- '<|im_end|>\n' }}
 {%- endfor %}
 {%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %}"""
+
+#: A Qwen-style chat template: ``<|im_start|>role\n...<|im_end|>\n``, images as
+#: ``<|vision_start|><|image_pad|><|vision_end|>`` in content order (the layout of real Qwen3-VL checkpoints).
+#: ``add_vision_id=True`` puts a label before each image, as below.
+QWEN_CHAT_TEMPLATE = _CHAT_TEMPLATE.replace("LABEL_TEST", "add_vision_id is defined and add_vision_id")
+
+#: The same template labelling each image by default ("image number 1: ", "image number 2: "...;
+#: ``add_vision_id=False`` turns them off), like Qwen2-VL's ``add_vision_id`` ("Picture 1: "). Answers name keyframes
+#: by their image number ("image number 6"); a small model finds that number far more easily by copying the label
+#: than by counting images. The wording is the answers' own, which the tiny tokenizer holds as one token.
+IMAGE_LABELS_CHAT_TEMPLATE = _CHAT_TEMPLATE.replace("LABEL_TEST", "add_vision_id is not defined or add_vision_id")
 
 #: Built-in templates by name, for ``python -m training ... --set chat_template=<name>``.
 CHAT_TEMPLATES = {"qwen": QWEN_CHAT_TEMPLATE, "image_labels": IMAGE_LABELS_CHAT_TEMPLATE}
