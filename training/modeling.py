@@ -17,7 +17,8 @@ import torch
 from training.config import TrainConfig
 from vifailback_demo.models.tiny import CHAT_TEMPLATES
 
-DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+#: The dtype weights are loaded in ("bf16-mixed" keeps fp32 weights; the autocast is set up in train.py).
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32, "bf16-mixed": torch.float32}
 MERGER_MODULES = ["merger", "deepstack_merger_list"]
 
 

@@ -104,10 +104,12 @@ def train(cfg: TrainConfig) -> TrainRun:
         if not Path(path).is_file():
             raise FileNotFoundError(f"train file {path!r}: expected a ShareGPT VQA JSON file")
     out = Path(cfg.output_dir)
-    use_amp = torch.cuda.is_available() and cfg.dtype in ("bf16", "fp16")
-    accelerator = Accelerator(
-        gradient_accumulation_steps=cfg.grad_accum, mixed_precision=cfg.dtype if use_amp else "no"
-    )
+    # Autocast: bf16/fp16 on a GPU (weights already in that dtype), and "bf16-mixed" everywhere (fp32 weights).
+    if cfg.dtype == "bf16-mixed":
+        mixed_precision = "bf16"
+    else:
+        mixed_precision = cfg.dtype if torch.cuda.is_available() and cfg.dtype in ("bf16", "fp16") else "no"
+    accelerator = Accelerator(gradient_accumulation_steps=cfg.grad_accum, mixed_precision=mixed_precision)
     main = accelerator.is_main_process
     set_seed(cfg.seed)
     if main:

@@ -302,3 +302,32 @@ def test_unknown_chat_template_is_refused():
     cfg = TrainConfig(train_files=["a.json"], model="/m", chat_template="no_such_template")
     with pytest.raises(ValueError, match=r"chat_template 'no_such_template': expected \['image_labels', 'qwen'\]"):
         cfg.validate()
+
+
+def test_bf16_mixed_keeps_fp32_weights_and_computes_under_bf16_autocast(
+    tiny_model_dir, vqa_dataset, tmp_path, monkeypatch
+):
+    import training.train as train_module
+
+    computed: list[torch.dtype] = []
+    real_load = train_module.load_model
+
+    def spy_load(cfg):
+        model = real_load(cfg)
+        first_linear = next(m for m in model.modules() if isinstance(m, torch.nn.Linear))
+        first_linear.register_forward_hook(lambda _m, _i, out: computed.append(out.dtype))
+        return model
+
+    monkeypatch.setattr(train_module, "load_model", spy_load)
+    cfg = smoke_config(
+        tiny_model_dir, vqa_dataset, tmp_path / "run", method="full", dtype="bf16-mixed", max_steps=12,
+        learning_rate=1e-2, grad_accum=1, save_every=0, eval_fraction=0.0, lr_schedule="constant",
+        warmup_ratio=0.0, tags=["cot_avoidance_code_qa"],
+    )  # fmt: skip
+    run = train(cfg)
+    assert len(computed) == 12 and set(computed) == {torch.bfloat16}  # every step ran under autocast
+    assert {p.dtype for p in run.model.parameters()} == {torch.float32}  # master weights stay fp32
+    losses = _losses(tmp_path / "run")
+    assert sum(losses[-3:]) / 3 < 0.6 * sum(losses[:3]) / 3, losses
+    with pytest.raises(ValueError, match="dtype must be bf16, fp16, fp32 or bf16-mixed"):
+        TrainConfig(train_files=["a.json"], model="/m", dtype="bf32").validate()
