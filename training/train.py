@@ -90,6 +90,16 @@ class TrainRun:
     steps: int
 
 
+def _allow_precision(mixed_precision: str) -> None:
+    """Let one process train again with another precision (a notebook, the test suite). Accelerate keeps its
+    state process-wide and refuses to change the precision; outside a distributed launch, drop that part of it."""
+    from accelerate.state import AcceleratorState
+
+    previous = AcceleratorState._shared_state.get("_mixed_precision")
+    if previous not in (None, mixed_precision) and not torch.distributed.is_initialized():
+        AcceleratorState._reset_state(reset_partial_state=False)
+
+
 def train(cfg: TrainConfig) -> TrainRun:
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -109,6 +119,7 @@ def train(cfg: TrainConfig) -> TrainRun:
         mixed_precision = "bf16"
     else:
         mixed_precision = cfg.dtype if torch.cuda.is_available() and cfg.dtype in ("bf16", "fp16") else "no"
+    _allow_precision(mixed_precision)
     accelerator = Accelerator(gradient_accumulation_steps=cfg.grad_accum, mixed_precision=mixed_precision)
     main = accelerator.is_main_process
     set_seed(cfg.seed)
