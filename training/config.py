@@ -59,8 +59,8 @@ class TrainConfig:
     max_pixels: int | None = None
 
     # Chat template for this run, saved with the model so inference formats prompts the same way: "" keeps the
-    # model's own; "image_labels" (a label "image number k: " before each image, what the bundled tiny model uses from
-    # cycle 5 on) or "qwen" (no labels) picks a built-in; anything else is a path to a .jinja file.
+    # model's own; "image_labels" (a label "image number k: " before each image; tried on the tiny model, see
+    # docs/training.md) or "qwen" (no labels) picks a built-in; anything else is a path to a .jinja file.
     chat_template: str = ""
 
     # ---- optimisation ---------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ names them afterwards. A process killed in the middle therefore leaves at most
 * complete ``images/ab/<sha256>.<ext>`` files that no committed row names (killed before COMMIT).
 
 Both are harmless (nothing reads them) but take space. :func:`scan_orphans` lists them; :func:`clean_orphans`
-removes them, following three rules:
+removes them, following these rules:
 
 * Only files this store writes are considered: regular files under ``images/`` named ``*.tmp`` or
   ``<2 hex>/<sha256>.jpg|png|webp``. Anything else, symlinks included, is never listed or touched.
