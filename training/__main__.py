@@ -15,7 +15,8 @@ Train ViFailback models.
   train    LoRA SFT with the paper's defaults (rank 32, alpha 64, lr 1e-5, 1 epoch, LoRA on the language model's
            attention and MLP projections, the vision-language merger fully trained, vision tower frozen, bf16),
            or full fine-tuning (--set method=full). Data: ShareGPT VQA JSON files (official, synthetic, or
-           exported corrections), images resolved under --set dataset_root=DIR; records with missing images are
+           exported corrections), images resolved under each file's own dataset folder (the one above VQA/, or
+           the file's folder) or under --set dataset_root=DIR for all; records with missing images are
            skipped and counted; whole episodes are held out for evaluation. Resume with --set resume=auto.
            Several GPUs: accelerate launch --config_file training/configs/accelerate/zero2.yaml -m training train ...
   merge    fold a LoRA adapter into its base model (what vLLM needs to serve it).

@@ -27,7 +27,9 @@ class TrainConfig:
     # ShareGPT VQA files; "path" or "path:weight" (weight 2.0 repeats a source twice, 0.5 keeps half of it).
     train_files: list[str] = field(default_factory=list)
     # Every image path in the records is relative to this root (official layout: <root>/annotated_data/...).
-    dataset_root: str = "."
+    # "auto": each source's own root, the folder above its VQA/ folder (official and synthetic layouts) or the
+    # file's folder (a corrections export), so sources from different folders can be mixed.
+    dataset_root: str = "auto"
     # Fraction of episodes held out for evaluation (split by episode, so held-out episodes are unseen).
     eval_fraction: float = 0.02
     # Cap on held-out samples evaluated each time (evaluation is a forward pass per sample).

@@ -49,6 +49,33 @@ def test_data_skips_missing_images_weights_and_splits(vqa_dataset):
         load_samples([str(train_file)], root / "nope")
 
 
+def test_auto_root_mixes_sources_from_different_folders(vqa_dataset, tmp_path):
+    from tests.training.conftest import make_dataset
+    from vifailback_demo.core.dataset import load_vqa_records, write_vqa_records
+
+    root, train_file = vqa_dataset
+    other = make_dataset(tmp_path / "other", episodes=2, missing=0)  # <root>/VQA/train.json, the same relative paths
+    # A corrections export keeps its JSON beside its images/ folder: move one episode into that flat layout.
+    flat = tmp_path / "export"
+    records = load_vqa_records(other)[:2]
+    for r in records:
+        for rel in r.images:
+            (flat / "images" / rel).parent.mkdir(parents=True, exist_ok=True)
+            (flat / "images" / rel).write_bytes((tmp_path / "other" / rel).read_bytes())
+        r.images = [f"images/{rel}" for rel in r.images]
+    write_vqa_records(flat / "vifailback_corrections.json", records)
+    samples, stats = load_samples([str(train_file), f"{other}:2", str(flat / "vifailback_corrections.json")], "auto")
+    assert len(samples) == 12 + 2 * 4 + 2 and stats.skipped_missing_images == 1
+    firsts = [str(s.images[0].resolve()) for s in samples]
+    for base in (root, tmp_path / "other", flat):
+        assert any(f.startswith(f"{base.resolve()}/") for f in firsts), base
+    # One explicit root for all sources: the other source's relative paths land on the first source's images.
+    wrong, _ = load_samples([str(other)], root)
+    assert all(str(s.images[0].resolve()).startswith(f"{root.resolve()}/") for s in wrong)
+    with pytest.raises(DatasetError, match="existing directory or 'auto'"):
+        load_samples([str(train_file)], tmp_path / "nope")
+
+
 def test_tag_weights_reweight_tags_and_are_validated(vqa_dataset):
     root, train_file = vqa_dataset
     weighted, _ = load_samples(
