@@ -3,6 +3,8 @@
 These are the questions a user asks of a failure model before trusting it, and the bundled tiny model's targets:
 is the answer readable, is success/failure right, is the failure type right, is the keyframe exact or within one
 image, are the symbol types and the arrow colours right. They complement (never replace) the Hard score.
+The failure-type confusion and the rates among replies whose failure type is right show where a model goes wrong:
+in the synthetic world the keyframe and the symbols follow mostly from the failure type.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ def _types_and_colours(pred: list, ref: list) -> bool:
 def cot_diagnostics(samples: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Rates in percent over the CoT samples; failure-only rates count only references that failed."""
     n = parseable = success = 0
-    failed = ftype = kf_exact = kf_near = symbols = 0
+    failed = ftype = kf_exact = kf_near = symbols = kf_exact_typed = symbols_typed = 0
+    confusion: dict[str, Counter] = {}
     for s in samples:
         if s.get("tag") not in COT_TAGS:
             continue
@@ -42,11 +45,17 @@ def cot_diagnostics(samples: Iterable[dict[str, Any]]) -> dict[str, Any]:
         success += pred.success is not None and pred.success == ref.success
         if ref.success is False:
             failed += 1
-            ftype += pred.failure_type is not None and pred.failure_type == ref.failure_type
+            type_right = pred.failure_type is not None and pred.failure_type == ref.failure_type
+            ftype += type_right
+            confusion.setdefault(ref.failure_type or "none", Counter())[pred.failure_type or "none"] += 1
+            exact = pred.keyframe is not None and ref.keyframe is not None and pred.keyframe == ref.keyframe
             if pred.keyframe is not None and ref.keyframe is not None:
-                kf_exact += pred.keyframe == ref.keyframe
+                kf_exact += exact
                 kf_near += abs(pred.keyframe - ref.keyframe) <= 1
-            symbols += _types_and_colours(list(pred.symbols), list(ref.symbols))
+            symbols_right = _types_and_colours(list(pred.symbols), list(ref.symbols))
+            symbols += symbols_right
+            kf_exact_typed += type_right and exact
+            symbols_typed += type_right and symbols_right
     return {
         "n": n,
         "n_failed_references": failed,
@@ -56,4 +65,8 @@ def cot_diagnostics(samples: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "keyframe_exact": _rate(kf_exact, failed),
         "keyframe_within_1": _rate(kf_near, failed),
         "symbol_types_and_colours": _rate(symbols, failed),
+        "keyframe_exact_when_type_right": _rate(kf_exact_typed, ftype),
+        "symbol_types_and_colours_when_type_right": _rate(symbols_typed, ftype),
+        # reference failure type -> predicted failure type ("none" when the reply names none) -> count
+        "failure_type_confusion": {ref: dict(sorted(c.items())) for ref, c in sorted(confusion.items())},
     }

@@ -89,6 +89,7 @@ def markdown_text(summary: dict[str, Any], meta: dict[str, Any], *, compare_pape
         f"{_fmt(summary['average_offline'])} |",
         f"| LLM judge | {_fmt(summary['lite'])} | {_fmt(summary['hard_judge'])} | {_fmt(summary['average_judge'])} |",
     ]
+    lines += _diagnostics_lines(summary.get("cot_diagnostics") or {})
     if compare_paper:
         lines += [
             "",
@@ -113,6 +114,41 @@ def markdown_text(summary: dict[str, Any], meta: dict[str, Any], *, compare_pape
                     f"| {t['number']} | {t['name']} | {PAPER_VIFAILBACK_8B_PER_TASK[tag]:.2f} | {_fmt(mine)} |"
                 )
     return "\n".join(lines) + "\n"
+
+
+_DIAGNOSTIC_RATES = (
+    ("parseable", "parseable answers"),
+    ("failure_detection", "success/failure right"),
+    ("failure_type", "failure type right"),
+    ("keyframe_exact", "keyframe exact"),
+    ("keyframe_within_1", "keyframe within one image"),
+    ("symbol_types_and_colours", "symbol types and arrow colours right"),
+    ("keyframe_exact_when_type_right", "keyframe exact, among replies with the right type"),
+    ("symbol_types_and_colours_when_type_right", "symbols right, among replies with the right type"),
+)
+
+
+def _diagnostics_lines(diag: dict[str, Any]) -> list[str]:
+    """The CoT diagnostic rates and the failure-type confusion, when the run has CoT items."""
+    if not diag.get("n"):
+        return []
+    lines = [
+        "",
+        f"## Chain-of-thought diagnostics ({diag['n']} items, {diag['n_failed_references']} failed references)",
+        "",
+        "Rates in percent; all but the first two count failed references only.",
+        "",
+        "| rate | % |",
+        "|---|---|",
+    ]
+    lines += [f"| {label} | {_fmt(diag.get(key))} |" for key, label in _DIAGNOSTIC_RATES]
+    confusion = diag.get("failure_type_confusion") or {}
+    predicted = sorted({p for row in confusion.values() for p in row})
+    if confusion:
+        lines += ["", "| reference \\ predicted | " + " | ".join(predicted) + " |", "|---" * (len(predicted) + 1) + "|"]
+        for ref, row in confusion.items():
+            lines.append(f"| {ref} | " + " | ".join(str(row.get(p, 0)) for p in predicted) + " |")
+    return lines
 
 
 _LITE_COLOR = (66, 133, 244)

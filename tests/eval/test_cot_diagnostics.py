@@ -41,7 +41,13 @@ def test_rates_count_each_property():
     assert d["keyframe_exact"] == round(100 * 3 / 6, 2)
     assert d["keyframe_within_1"] == round(100 * 4 / 6, 2)
     assert d["symbol_types_and_colours"] == round(100 * 3 / 6, 2)
+    # Of the three replies with the right type (right, off by one, wrong colour): two exact keyframes, two symbols.
+    assert d["keyframe_exact_when_type_right"] == round(100 * 2 / 3, 2)
+    assert d["symbol_types_and_colours_when_type_right"] == round(100 * 2 / 3, 2)
+    assert d["failure_type_confusion"] == {"gripper state": {"gripper state": 3, "none": 2, "task planning": 1}}
 
 
 def test_no_cot_items():
-    assert cot_diagnostics([])["parseable"] is None
+    empty = cot_diagnostics([])
+    assert empty["parseable"] is None and empty["keyframe_exact_when_type_right"] is None
+    assert empty["failure_type_confusion"] == {}

@@ -70,6 +70,7 @@ def test_report_files(tmp_path: Path) -> None:
     md = paths["md"].read_text()
     assert md == markdown_text(summary, {"bench_name": "b.json", "model": "m"}, compare_paper=True)
     assert "| 1 | failure detection | Lite | 1 | 100.00 |" in md and "Against the paper" in md
+    assert "Chain-of-thought diagnostics" not in md  # no CoT items in this run
     image = read_image_rgb(paths["png"])
     assert image.shape == (560, 1100, 3)
     assert np.array_equal(image, draw_chart(summary))
@@ -92,3 +93,26 @@ def test_paper_comparison_is_automatic_only_for_the_official_bench(tmp_path) -> 
     assert not looks_official("my_bench.json", official)
     (official / "manifest.json").write_text("not json")  # an unreadable manifest does not hide the official bench
     assert looks_official(OFFICIAL_BENCH_NAME, official)
+
+
+def test_report_shows_cot_diagnostics_and_the_failure_type_confusion() -> None:
+    from vifailback_demo.core.answer import format_cot_answer
+
+    def cot(i: int, ref_type: str, pred_type: str) -> dict:
+        ref = format_cot_answer(success=False, keyframe=3, failure_type=ref_type, low_level="Grasp close.")
+        pred = format_cot_answer(success=False, keyframe=3, failure_type=pred_type, low_level="Grasp close.")
+        return {**sample(i, "cot_avoidance_code_qa", "hard", 0.5), "reference": ref, "prediction": pred}
+
+    rows = [
+        cot(0, "task planning", "gripper state"),
+        cot(1, "task planning", "task planning"),
+        cot(2, "gripper state", "gripper state"),
+    ]
+    md = markdown_text(summarize(rows, {}), {"bench_name": "b.json", "model": "m"}, compare_paper=False)
+    assert "## Chain-of-thought diagnostics (3 items, 3 failed references)" in md
+    assert (
+        "| failure type right | 66.67 |" in md
+        and "| keyframe exact, among replies with the right type | 100.00 |" in md
+    )
+    assert "| reference \\ predicted | gripper state | task planning |" in md
+    assert "| task planning | 1 | 1 |" in md and "| gripper state | 1 | 0 |" in md
