@@ -22,11 +22,12 @@ from eval.bench import BenchItem, default_dataset_root, load_bench
 from eval.jsonl import read_jsonl
 from eval.judge import JUDGEMENTS_FILE, LLMJudge, judge_samples
 from eval.paper import OFFICIAL_BENCH_NAME, looks_official
+from eval.priors import blind_baselines
 from eval.report import write_reports
 from eval.runner import SAMPLES_FILE, RunAborted, generate_samples
 from eval.scoring import score_sample
 from eval.tasks import select_tags
-from vifailback_demo.core.dataset import read_json, write_json_atomic
+from vifailback_demo.core.dataset import load_vqa_records, read_json, write_json_atomic
 from vifailback_demo.errors import ViFailbackError
 from vifailback_demo.models.openai_http import ChatClient
 
@@ -143,6 +144,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_judge_args(score)
     _add_report_args(score)
     score.set_defaults(handler=cmd_score)
+
+    priors = sub.add_parser(
+        "priors",
+        help="blind baselines: failure type and keyframe guessed from the text and frame count alone",
+        description="Score predictors that never look at the frames on the bench's failed chain-of-thought items: "
+        "the failure type most common in the training file for the same task template and number of images, and "
+        "the keyframe most common for the same template, reference failure type and number of images. A model "
+        "shows it reads the frames only where it beats these. Prints JSON.",
+    )
+    priors.add_argument("--train", required=True, nargs="+", metavar="FILE", help="training VQA JSON file(s)")
+    priors.add_argument("--bench", required=True, metavar="FILE", help="bench VQA JSON file")
+    priors.set_defaults(handler=cmd_priors)
     return parser
 
 
@@ -290,6 +303,12 @@ def cmd_score(args: argparse.Namespace) -> int:
     else:
         _log(args, f"eval: bench {bench} not found; reporting the stored samples without a missing-item count")
     return _finish(args, out, items, manifest, bench.name)
+
+
+def cmd_priors(args: argparse.Namespace) -> int:
+    train = [r for path in args.train for r in load_vqa_records(path)]
+    print(json.dumps(blind_baselines(train, load_vqa_records(args.bench)), indent=2))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
