@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from eval.ablation import shuffle_frames
 from eval.aggregate import summarize
 from eval.backends import BACKENDS, BACKOFF_S, api_key, build_generator, describe
 from eval.bench import BenchItem, default_dataset_root, load_bench
@@ -107,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--tasks", metavar="LIST", help="comma-separated: lite, hard, task numbers 1-11 or tags (default all)"
     )
     g.add_argument("--limit", type=int, metavar="N", help="only the first N selected items")
+    g.add_argument("--frames", choices=("given", "shuffled"), default="given",
+                   help="shuffled: ask each question over another episode's frames of the same count (an "
+                   "ablation: scores that do not drop mean the model does not read the frames)")  # fmt: skip
     g.add_argument("--out", required=True, metavar="DIR", help="run directory (created; reused to resume)")
     m = run.add_argument_group("model")
     m.add_argument("--backend", choices=BACKENDS, default="auto",
@@ -178,6 +182,11 @@ def _sha256(path: Path) -> str:
 def _check_and_write_manifest(out: Path, manifest: dict[str, Any]) -> None:
     path = out / MANIFEST_FILE
     if path.is_file():
+        if read_json(path).get("frames", "given") != manifest.get("frames", "given"):
+            raise ViFailbackError(
+                f"{out} holds a run with --frames {read_json(path).get('frames', 'given')}; expected the same "
+                "frames to resume: use another --out"
+            )
         old = read_json(path).get("generator", {})
         new = manifest["generator"]
         changed = [k for k in _IDENTITY_KEYS if old.get(k) != new.get(k)]
@@ -256,6 +265,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     bench = Path(args.bench)
     root = Path(args.dataset_root) if args.dataset_root else default_dataset_root(bench)
     items = load_bench(bench, root, tags=tags, limit=args.limit)
+    if args.frames == "shuffled":
+        items, kept = shuffle_frames(items)
+        _log(args, f"eval: frames shuffled between episodes of equal length ({kept} items kept their own)")
     generator_info = describe(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -265,6 +277,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "dataset_root": str(root.resolve()),
         "tasks": list(tags),
         "limit": args.limit,
+        "frames": args.frames,
         "generator": generator_info,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }

@@ -1,0 +1,32 @@
+"""Frame ablation: the same questions asked over another episode's frames, to see whether a model reads them.
+
+Each episode's frames are swapped for those of another episode with the same number of frames (a deterministic
+derangement within each group of equal length), so the text, the number of images and every reference stay as
+they were and only the pixels change. A model whose scores do not drop answers from the text and the frame count
+alone; ``python -m eval priors`` gives the scores that those alone can reach.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import replace
+
+from eval.bench import BenchItem
+
+
+def shuffle_frames(items: list[BenchItem], seed: int = 0) -> tuple[list[BenchItem], int]:
+    """``items`` with each episode's frames from another episode of equal length, and how many kept their own
+    (an episode whose length no other episode shares cannot be swapped)."""
+    groups: dict[int, list[tuple[str, ...]]] = defaultdict(list)
+    for frames in sorted({it.images for it in items}):
+        groups[len(frames)].append(frames)
+    rng = random.Random(seed)
+    swap: dict[tuple[str, ...], tuple[str, ...]] = {}
+    for episodes in groups.values():
+        rng.shuffle(episodes)
+        for i, frames in enumerate(episodes):  # each takes the next one's frames: nobody keeps its own when >= 2
+            swap[frames] = episodes[(i + 1) % len(episodes)]
+    out = [replace(it, images=swap[it.images]) for it in items]
+    kept = sum(a.images == b.images for a, b in zip(items, out))
+    return out, kept
