@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -16,6 +17,7 @@ from training.data import load_samples, parse_source, split_by_episode
 from training.modeling import load_model, load_processor
 from training.train import train
 from vifailback_demo.errors import DatasetError
+from vifailback_demo.imageio import write_image_rgb
 
 
 def smoke_config(tiny_model_dir, vqa_dataset, out, **overrides) -> TrainConfig:
@@ -358,3 +360,39 @@ def test_bf16_mixed_keeps_fp32_weights_and_computes_under_bf16_autocast(
     assert sum(losses[-3:]) / 3 < 0.6 * sum(losses[:3]) / 3, losses
     with pytest.raises(ValueError, match="dtype must be bf16, fp16, fp32 or bf16-mixed"):
         TrainConfig(train_files=["a.json"], model="/m", dtype="bf32").validate()
+
+
+def test_training_teaches_a_question_only_the_pixels_answer(tiny_model_dir, tmp_path):
+    """Every prompt is the same and only the frame's colour tells the answer: if images did not reach the loss
+    (a broken collator, processor or merger), held-out accuracy would stay at chance (50%)."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from vifailback_demo.core.dataset import VQARecord, write_vqa_records
+
+    rng = np.random.default_rng(1)
+    colours = {"red": (200, 30, 30), "blue": (30, 30, 200)}
+    for split, n in (("train", 24), ("test", 12)):
+        records = []
+        for ep in range(n):
+            name = ("red", "blue")[ep % 2]
+            rel = f"annotated_data/t/frames/episode_{split}{ep}_cam_high/0.jpg"
+            noise = rng.integers(-25, 25, (64, 64, 3))
+            write_image_rgb(tmp_path / rel, np.clip(np.array(colours[name]) + noise, 0, 255).astype(np.uint8))
+            records.append(VQARecord.build("Which colour is shown?", f"It is {name}.", [rel], "failure_reason_qa"))
+        write_vqa_records(tmp_path / "VQA" / f"{split}.json", records)
+    cfg = TrainConfig(
+        model=str(tiny_model_dir), train_files=[str(tmp_path / "VQA" / "train.json")], output_dir=str(tmp_path / "run"),
+        method="full", freeze_vision=False, max_steps=60, batch_size=4, learning_rate=2e-3, warmup_ratio=0.0,
+        eval_fraction=0.0, save_every=0, log_every=10, dtype="fp32", gradient_checkpointing=False,
+    )  # fmt: skip
+    final = train(cfg).final
+    model = AutoModelForImageTextToText.from_pretrained(final).eval()
+    collator = SFTCollator(AutoProcessor.from_pretrained(final))
+    test, _ = load_samples([str(tmp_path / "VQA" / "test.json")], "auto")
+    right = 0
+    with torch.no_grad():
+        for s in test:
+            loss = {c: model(**collator([type(s)(s.prompt, f"It is {c}.", s.images, s.tag, s.episode)])).loss.item()
+                    for c in colours}  # fmt: skip
+            right += f"It is {min(loss, key=loss.get)}." == s.answer
+    assert right >= 11, f"{right}/12 held-out frames named by colour"
