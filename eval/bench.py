@@ -44,12 +44,6 @@ def item_id(index: int, record: VQARecord) -> str:
     return f"{index:06d}-{digest[:10]}"
 
 
-def default_dataset_root(bench: str | os.PathLike) -> Path:
-    """The official bench lives in ``<root>/VQA/``; otherwise assume image paths are relative to the bench's folder."""
-    parent = Path(bench).resolve().parent
-    return parent.parent if parent.name == "VQA" else parent
-
-
 def _to_item(index: int, record: VQARecord, where: str) -> BenchItem:
     tag = record.tag
     if tag not in TASKS:

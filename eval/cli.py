@@ -19,7 +19,7 @@ from typing import Any
 from eval.ablation import shuffle_frames
 from eval.aggregate import summarize
 from eval.backends import BACKENDS, BACKOFF_S, api_key, build_generator, describe
-from eval.bench import BenchItem, default_dataset_root, load_bench
+from eval.bench import BenchItem, load_bench
 from eval.jsonl import read_jsonl
 from eval.judge import JUDGEMENTS_FILE, LLMJudge, judge_samples
 from eval.paper import OFFICIAL_BENCH_NAME, looks_official
@@ -28,7 +28,7 @@ from eval.report import write_reports
 from eval.runner import SAMPLES_FILE, RunAborted, generate_samples
 from eval.scoring import score_sample
 from eval.tasks import select_tags
-from vifailback_demo.core.dataset import load_vqa_records, read_json, write_json_atomic
+from vifailback_demo.core.dataset import dataset_root_of, load_vqa_records, read_json, write_json_atomic
 from vifailback_demo.errors import ViFailbackError
 from vifailback_demo.models.openai_http import ChatClient
 
@@ -263,7 +263,7 @@ def _finish(
 def cmd_run(args: argparse.Namespace) -> int:
     tags = select_tags(args.tasks)
     bench = Path(args.bench)
-    root = Path(args.dataset_root) if args.dataset_root else default_dataset_root(bench)
+    root = Path(args.dataset_root) if args.dataset_root else dataset_root_of(bench)
     items = load_bench(bench, root, tags=tags, limit=args.limit)
     if args.frames == "shuffled":
         items, kept = shuffle_frames(items)
@@ -311,7 +311,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     bench = Path(args.bench or manifest.get("bench", ""))
     items = None
     if bench.is_file():
-        root = Path(args.dataset_root or manifest.get("dataset_root") or default_dataset_root(bench))
+        root = Path(args.dataset_root or manifest.get("dataset_root") or dataset_root_of(bench))
         items = load_bench(bench, root, tags=manifest.get("tasks"), limit=manifest.get("limit"), check_images=False)
     else:
         _log(args, f"eval: bench {bench} not found; reporting the stored samples without a missing-item count")

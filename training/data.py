@@ -3,7 +3,7 @@
 Sources can be the official ``ViFailback_VQA_train.json``, the synthetic world's VQA files, or corrections
 exported from the app; they all share the LLaMA-Factory ShareGPT layout. Records whose images are missing are
 skipped and counted (some official downloads lack frames); records whose paths escape the dataset root are refused.
-With the root ``auto`` each source finds its own root (see ``source_root``), so sources from different folders mix.
+With the root ``auto`` each source finds its own root (see ``dataset_root_of``), so sources from different folders mix.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from vifailback_demo.core.dataset import VQARecord, load_vqa_records, resolve_in_root
+from vifailback_demo.core.dataset import VQARecord, dataset_root_of, load_vqa_records, resolve_in_root
 from vifailback_demo.errors import DatasetError
 
 
@@ -61,13 +61,6 @@ def parse_source(spec: str) -> tuple[str, float]:
 AUTO_ROOT = "auto"
 
 
-def source_root(path: str | Path) -> Path:
-    """Where a source's relative image paths start: the folder above ``VQA/`` in the official and synthetic
-    layouts (``<root>/VQA/x.json``), else the file's own folder (a corrections export keeps ``images/`` beside it)."""
-    parent = Path(path).resolve().parent
-    return parent.parent if parent.name == "VQA" else parent
-
-
 def episode_key(record: VQARecord) -> str:
     """The folder of the first image: one folder per episode in the official layout."""
     return str(PurePosixPath(record.images[0]).parent) if record.images else "no-images"
@@ -100,7 +93,7 @@ def load_samples(
 ) -> tuple[list[Sample], DataStats]:
     """Read every source, drop unusable records (counted), apply weights deterministically.
 
-    ``root`` is one folder for every source, or ``"auto"``: each source's own (``source_root``)."""
+    ``root`` is one folder for every source, or ``"auto"``: each source's own (``dataset_root_of``)."""
     auto = str(root) == AUTO_ROOT
     if not auto and not Path(root).is_dir():
         raise DatasetError(f"dataset root {root}: expected an existing directory or 'auto'")
@@ -109,7 +102,7 @@ def load_samples(
     out: list[Sample] = []
     for spec in sources:
         path, weight = parse_source(spec)
-        src_root = source_root(path) if auto else Path(root)
+        src_root = dataset_root_of(path) if auto else Path(root)
         kept: list[Sample] = []
         for record in load_vqa_records(path):
             if tags and record.tag not in tags:

@@ -35,6 +35,13 @@ _FRAME_NAME_RE = re.compile(r"^(?P<index>\d+)(?:_(?P<kind>avoid|correct)_keyfram
 # --- paths -------------------------------------------------------------------------------------------------------
 
 
+def dataset_root_of(vqa_file: str | os.PathLike) -> Path:
+    """Where a VQA file's relative image paths start: the folder above ``VQA/`` in the official and synthetic
+    layouts (``<root>/VQA/x.json``), else the file's own folder (a corrections export keeps ``images/`` beside it)."""
+    parent = Path(vqa_file).resolve().parent
+    return parent.parent if parent.name == "VQA" else parent
+
+
 def resolve_in_root(root: str | os.PathLike, rel: str, *, what: str = "path") -> Path:
     """``root / rel`` as an absolute path, refusing anything that could escape ``root``.
 
