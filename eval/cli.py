@@ -154,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="blind baselines: failure type and keyframe guessed from the text and frame count alone",
         description="Score predictors that never look at the frames on the bench's failed chain-of-thought items: "
         "the failure type most common in the training file for the same task template and number of images, and "
-        "the keyframe most common for the same template, reference failure type and number of images. A model "
+        "the keyframe most common for the same task (avoidance or correction), template, reference failure type "
+        "and number of images. A model "
         "shows it reads the frames only where it beats these. Prints JSON.",
     )
     priors.add_argument("--train", required=True, nargs="+", metavar="FILE", help="training VQA JSON file(s)")
@@ -182,12 +183,13 @@ def _sha256(path: Path) -> str:
 def _check_and_write_manifest(out: Path, manifest: dict[str, Any]) -> None:
     path = out / MANIFEST_FILE
     if path.is_file():
-        if read_json(path).get("frames", "given") != manifest.get("frames", "given"):
+        stored = read_json(path)
+        if stored.get("frames", "given") != manifest.get("frames", "given"):
             raise ViFailbackError(
-                f"{out} holds a run with --frames {read_json(path).get('frames', 'given')}; expected the same "
-                "frames to resume: use another --out"
+                f"{out} holds a run with --frames {stored.get('frames', 'given')}; expected the same frames to "
+                "resume: use another --out"
             )
-        old = read_json(path).get("generator", {})
+        old = stored.get("generator", {})
         new = manifest["generator"]
         changed = [k for k in _IDENTITY_KEYS if old.get(k) != new.get(k)]
         if changed:
@@ -195,7 +197,7 @@ def _check_and_write_manifest(out: Path, manifest: dict[str, Any]) -> None:
                 f"{out} holds a run of {old.get('model') or old.get('backend')!r} with other settings "
                 f"({', '.join(changed)}); expected the same model to resume: use another --out"
             )
-        manifest = {**read_json(path), **{k: v for k, v in manifest.items() if k != "created"}}
+        manifest = {**stored, **{k: v for k, v in manifest.items() if k != "created"}}
     write_json_atomic(path, manifest)
 
 

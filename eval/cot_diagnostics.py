@@ -18,7 +18,8 @@ from vifailback_demo.core.answer import parse_answer
 from vifailback_demo.core.symbols import StraightArrow
 
 
-def _rate(hits: int, n: int) -> float | None:
+def rate(hits: int, n: int) -> float | None:
+    """``hits`` of ``n`` in percent, two decimals; None when there is nothing to rate."""
     return round(100.0 * hits / n, 2) if n else None
 
 
@@ -59,14 +60,14 @@ def cot_diagnostics(samples: Iterable[dict[str, Any]]) -> dict[str, Any]:
     return {
         "n": n,
         "n_failed_references": failed,
-        "parseable": _rate(parseable, n),
-        "failure_detection": _rate(success, n),
-        "failure_type": _rate(ftype, failed),
-        "keyframe_exact": _rate(kf_exact, failed),
-        "keyframe_within_1": _rate(kf_near, failed),
-        "symbol_types_and_colours": _rate(symbols, failed),
-        "keyframe_exact_when_type_right": _rate(kf_exact_typed, ftype),
-        "symbol_types_and_colours_when_type_right": _rate(symbols_typed, ftype),
+        "parseable": rate(parseable, n),
+        "failure_detection": rate(success, n),
+        "failure_type": rate(ftype, failed),
+        "keyframe_exact": rate(kf_exact, failed),
+        "keyframe_within_1": rate(kf_near, failed),
+        "symbol_types_and_colours": rate(symbols, failed),
+        "keyframe_exact_when_type_right": rate(kf_exact_typed, ftype),
+        "symbol_types_and_colours_when_type_right": rate(symbols_typed, ftype),
         # reference failure type -> predicted failure type ("none" when the reply names none) -> count
         "failure_type_confusion": {ref: dict(sorted(c.items())) for ref, c in sorted(confusion.items())},
     }

@@ -19,6 +19,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from eval.cot_diagnostics import rate
 from eval.tasks import COT_TAGS
 from vifailback_demo.core.answer import parse_answer
 from vifailback_demo.core.dataset import VQARecord
@@ -75,10 +76,6 @@ class _ModeTable:
         return None
 
 
-def _rate(hits: int, n: int) -> float | None:
-    return round(100.0 * hits / n, 2) if n else None
-
-
 def blind_baselines(train: Iterable[VQARecord], bench: Iterable[VQARecord]) -> dict[str, Any]:
     """Rates in percent over the bench's failed CoT references, from modes learnt on ``train``."""
     seen, test = cases(train), cases(bench)
@@ -100,7 +97,7 @@ def blind_baselines(train: Iterable[VQARecord], bench: Iterable[VQARecord]) -> d
     return {
         "n_train": len(seen),
         "n_bench": len(test),
-        "failure_type_from_task_and_image_count": _rate(type_hits, len(test)),
-        "keyframe_exact_given_reference_type": _rate(kf_exact, kf_n),
-        "keyframe_within_1_given_reference_type": _rate(kf_near, kf_n),
+        "failure_type_from_task_and_image_count": rate(type_hits, len(test)),
+        "keyframe_exact_given_reference_type": rate(kf_exact, kf_n),
+        "keyframe_within_1_given_reference_type": rate(kf_near, kf_n),
     }
