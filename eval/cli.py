@@ -24,6 +24,7 @@ from eval.jsonl import read_jsonl
 from eval.judge import JUDGEMENTS_FILE, LLMJudge, judge_samples
 from eval.paper import OFFICIAL_BENCH_NAME, looks_official
 from eval.priors import blind_baselines
+from eval.probes import probe_items, summarize_probes
 from eval.report import write_reports
 from eval.runner import SAMPLES_FILE, RunAborted, generate_samples
 from eval.scoring import score_sample
@@ -91,28 +92,8 @@ def _add_report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    formatter = argparse.RawDescriptionHelpFormatter
-    parser = _OneLineParser(prog="python -m eval", description=DESCRIPTION, epilog=EPILOG, formatter_class=formatter)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
-
-    run = sub.add_parser("run", help="generate, score and report", description=DESCRIPTION, epilog=EPILOG,
-                         formatter_class=formatter)  # fmt: skip
-    g = run.add_argument_group("bench")
-    g.add_argument(
-        "--bench", required=True, metavar="FILE", help="VQA JSON in the official layout (any of the 11 tags)"
-    )
-    g.add_argument("--dataset-root", metavar="DIR", help="root that image paths are relative to "
-                   "(default: the parent of the bench's VQA/ folder, else the bench's folder)")  # fmt: skip
-    g.add_argument(
-        "--tasks", metavar="LIST", help="comma-separated: lite, hard, task numbers 1-11 or tags (default all)"
-    )
-    g.add_argument("--limit", type=int, metavar="N", help="only the first N selected items")
-    g.add_argument("--frames", choices=("given", "shuffled"), default="given",
-                   help="shuffled: ask each question over another episode's frames of the same count (an "
-                   "ablation: scores that do not drop mean the model does not read the frames)")  # fmt: skip
-    g.add_argument("--out", required=True, metavar="DIR", help="run directory (created; reused to resume)")
-    m = run.add_argument_group("model")
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    m = p.add_argument_group("model")
     m.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="auto: openai if --base-url, else transformers; reference: answer with the bench's "
                    "references (scorer check)")  # fmt: skip
@@ -136,6 +117,30 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument(
         "--max-new-tokens", type=int, default=2048, metavar="N", help="generation limit (2048, as the paper)"
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = _OneLineParser(prog="python -m eval", description=DESCRIPTION, epilog=EPILOG, formatter_class=formatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
+
+    run = sub.add_parser("run", help="generate, score and report", description=DESCRIPTION, epilog=EPILOG,
+                         formatter_class=formatter)  # fmt: skip
+    g = run.add_argument_group("bench")
+    g.add_argument(
+        "--bench", required=True, metavar="FILE", help="VQA JSON in the official layout (any of the 11 tags)"
+    )
+    g.add_argument("--dataset-root", metavar="DIR", help="root that image paths are relative to "
+                   "(default: the parent of the bench's VQA/ folder, else the bench's folder)")  # fmt: skip
+    g.add_argument(
+        "--tasks", metavar="LIST", help="comma-separated: lite, hard, task numbers 1-11 or tags (default all)"
+    )
+    g.add_argument("--limit", type=int, metavar="N", help="only the first N selected items")
+    g.add_argument("--frames", choices=("given", "shuffled"), default="given",
+                   help="shuffled: ask each question over another episode's frames of the same count (an "
+                   "ablation: scores that do not drop mean the model does not read the frames)")  # fmt: skip
+    g.add_argument("--out", required=True, metavar="DIR", help="run directory (created; reused to resume)")
+    _add_model_args(run)
     _add_judge_args(run)
     _add_report_args(run)
     run.set_defaults(handler=cmd_run)
@@ -161,6 +166,25 @@ def build_parser() -> argparse.ArgumentParser:
     priors.add_argument("--train", required=True, nargs="+", metavar="FILE", help="training VQA JSON file(s)")
     priors.add_argument("--bench", required=True, metavar="FILE", help="bench VQA JSON file")
     priors.set_defaults(handler=cmd_priors)
+
+    probes = sub.add_parser(
+        "probes",
+        help="how well a model reads the frames: frame-state probes scored fact by fact",
+        description="Ask a model the frame-state probes written by 'vifailback sim probes' (for every image: the "
+        "grippers, the movable objects, the human hand; then the changes) and score each reference fact the reply "
+        "states for the same image, overall and by kind. Writes samples.jsonl and probes.json under --out "
+        "(rerunning resumes) and prints the summary as JSON. With --frames shuffled, what remains is the prior.",
+        formatter_class=formatter,
+    )
+    probes.add_argument("--probes", required=True, metavar="FILE", help="probe VQA JSON (tag frame_states_probe)")
+    probes.add_argument("--dataset-root", metavar="DIR", help="root that image paths are relative to "
+                        "(default: the parent of the file's VQA/ folder)")  # fmt: skip
+    probes.add_argument("--limit", type=int, metavar="N", help="only the first N probes")
+    probes.add_argument("--frames", choices=("given", "shuffled"), default="given",
+                        help="shuffled: each probe over another episode's frames of the same count")  # fmt: skip
+    probes.add_argument("--out", required=True, metavar="DIR", help="run directory (created; reused to resume)")
+    _add_model_args(probes)
+    probes.set_defaults(handler=cmd_probes, quiet=False)
     return parser
 
 
@@ -323,6 +347,36 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_priors(args: argparse.Namespace) -> int:
     train = [r for path in args.train for r in load_vqa_records(path)]
     print(json.dumps(blind_baselines(train, load_vqa_records(args.bench)), indent=2))
+    return 0
+
+
+def cmd_probes(args: argparse.Namespace) -> int:
+    path = Path(args.probes)
+    root = Path(args.dataset_root) if args.dataset_root else dataset_root_of(path)
+    items = probe_items(load_vqa_records(path), limit=args.limit)
+    if args.frames == "shuffled":
+        items, _ = shuffle_frames(items)
+    generator_info = describe(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = {"probes": str(path.resolve()), "bench_sha256": _sha256(path), "dataset_root": str(root.resolve()),
+                "limit": args.limit, "frames": args.frames, "generator": generator_info}  # fmt: skip
+    _check_and_write_manifest(out, manifest)
+    generator = build_generator(args, items)
+    stats = generate_samples(
+        items, generator, root, out, concurrency=args.concurrency or 1, log=lambda m: _log(args, m)
+    )
+    wanted = {it.id for it in items}
+    samples = {s["id"]: s for s in read_jsonl(out / SAMPLES_FILE) if s.get("id") in wanted}
+    for s in samples.values():
+        s["offline"] = score_sample(s)
+    summary = {**summarize_probes(list(samples.values())), "frames": args.frames, "model": generator_info.get("model")}
+    write_json_atomic(out / "probes.json", summary)
+    print(json.dumps(summary, indent=2))
+    if stats.failed or len(samples) < len(items):
+        print(f"python -m eval probes: incomplete: {len(items) - len(samples)} probes have no result; rerun the same "
+              "command to resume", file=sys.stderr)  # fmt: skip
+        return EXIT_INCOMPLETE
     return 0
 
 

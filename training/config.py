@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vifailback_demo.core.prompts import HARD_TAGS, LITE_TAGS
+from vifailback_demo.core.prompts import HARD_TAGS, LITE_TAGS, PROBE_TAGS
 from vifailback_demo.models.tiny import CHAT_TEMPLATES
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -116,8 +116,9 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         for tag, weight in self.tag_weights.items():
-            if tag not in LITE_TAGS + HARD_TAGS:
-                problems.append(f"tag_weights: unknown tag {tag!r}; expected one of {list(LITE_TAGS + HARD_TAGS)}")
+            if tag not in LITE_TAGS + HARD_TAGS + PROBE_TAGS:
+                known = list(LITE_TAGS + HARD_TAGS + PROBE_TAGS)
+                problems.append(f"tag_weights: unknown tag {tag!r}; expected one of {known}")
             elif not isinstance(weight, (int, float)) or weight < 0:
                 problems.append(f"tag_weights[{tag!r}] must be a number >= 0, got {weight!r}")
         if self.chat_template and self.chat_template not in CHAT_TEMPLATES and not Path(self.chat_template).is_file():

@@ -1,4 +1,4 @@
-"""``vifailback sim generate``: a synthetic ViFailback dataset in the official layout."""
+"""``vifailback sim generate``: a synthetic ViFailback dataset in the official layout; ``sim probes``: its probes."""
 
 from __future__ import annotations
 
@@ -41,13 +41,29 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     g.add_argument("--workers", type=int, default=0, help="worker processes (default: up to 2)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     g.set_defaults(handler=cmd_generate)
+    pr = simsub.add_parser(
+        "probes",
+        parents=[common],
+        help="add frame-state probe questions (training only) to a generated dataset",
+        description="Re-simulate the episodes of a dataset written by 'sim generate' (from its manifest.json) and "
+        "write one probe question per episode: for every image, what each gripper does, where each movable "
+        "object is and whether a human hand is in view (the first image in full, then the changes). Only the "
+        "pixels answer it, so mixing it into training teaches the vision tower to read the frames. Writes "
+        "VQA/ViFailback_VQA_probes_train.json and VQA/ViFailback_VQA_probes_benchmark.json (tag "
+        "frame_states_probe) next to the dataset's VQA files; nothing else changes.",
+    )
+    pr.add_argument("--data", required=True, help="dataset root written by 'vifailback sim generate'")
+    pr.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    pr.set_defaults(handler=cmd_probes)
     p.set_defaults(handler=_need_subcommand)
 
 
 def _need_subcommand(args: argparse.Namespace) -> CommandResult:
     from vifailback_demo.errors import SimError
 
-    raise SimError("expected a subcommand: 'vifailback sim generate --episodes N --seed S --out DIR'")
+    raise SimError(
+        "expected a subcommand: 'vifailback sim generate --episodes N --seed S --out DIR' or 'sim probes --data DIR'"
+    )
 
 
 def cmd_generate(args: argparse.Namespace) -> CommandResult:
@@ -84,3 +100,16 @@ def cmd_generate(args: argparse.Namespace) -> CommandResult:
         f"VQA records: train {manifest['vqa_records']['train']}, benchmark {manifest['vqa_records']['benchmark']}"
     )
     return CommandResult(data=data, text=text)
+
+
+def cmd_probes(args: argparse.Namespace) -> CommandResult:
+    from vifailback_demo.sim.probes import write_probes
+
+    start = time.perf_counter()
+    result = write_probes(args.data, progress=not args.no_progress)
+    seconds = time.perf_counter() - start
+    text = (
+        f"wrote probes for {args.data} in {seconds:.1f} s: train {result['records']['train']} "
+        f"({result['files']['train']}), benchmark {result['records']['benchmark']}"
+    )
+    return CommandResult(data={**result, "seconds": round(seconds, 2)}, text=text)

@@ -66,12 +66,12 @@ class GenerateConfig:
         )
 
 
-def _task_of(cfg: GenerateConfig, index: int) -> str:
+def task_of(cfg: GenerateConfig, index: int) -> str:
     """The first draw of an episode's stream picks its task (same as ``make_episode``)."""
     return str(episode_rng(cfg.seed, index).choice(list(cfg.tasks)))
 
 
-def _split_of(cfg: GenerateConfig, index: int) -> str:
+def split_of(cfg: GenerateConfig, index: int) -> str:
     if cfg.split != "both":
         return cfg.split
     return "benchmark" if np.random.default_rng([cfg.seed, index, 1]).random() < cfg.bench_fraction else "train"
@@ -86,7 +86,7 @@ def _produce(job: tuple[GenerateConfig, int, int]) -> dict[str, Any]:
     return {
         "record": record.to_dict(),
         "vqa": [r.to_dict() for r in records],
-        "split": _split_of(cfg, index),
+        "split": split_of(cfg, index),
         "task": ep.task.task_id,
         "variant": ep.injection.variant if ep.injection else "success",
         "failure_type": ep.injection.failure_type if ep.injection else "success",
@@ -114,7 +114,7 @@ def generate(cfg: GenerateConfig) -> dict[str, Any]:
     counters: dict[str, int] = Counter()
     jobs = []
     for index in range(cfg.episodes):
-        task = _task_of(cfg, index)
+        task = task_of(cfg, index)
         jobs.append((cfg, index, counters[task]))
         counters[task] += 1
     workers = cfg.workers or min(2, os.cpu_count() or 1)
