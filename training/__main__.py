@@ -1,4 +1,4 @@
-"""``python -m training {train,merge,presets,tiny}``: see ``python -m training --help``."""
+"""``python -m training {train,merge,presets,tiny,frame-reliance}``: see ``python -m training --help``."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ Train ViFailback models.
   merge    fold a LoRA adapter into its base model (what vLLM needs to serve it).
   presets  list the config presets in training/configs/.
   tiny     the recipe of the bundled tiny model: synthetic data, tokenizer, model from scratch, training, export.
+  frame-reliance  loss with each sample's own frames against another sample's: does the model read the frames?
 
 Every run directory holds config.json (the resolved config), data_stats.json, metrics.jsonl, tensorboard/
 (when tensorboard is installed), checkpoint-<step>/ and final/.
@@ -54,6 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--base", help="base model directory (default: the one recorded in the adapter)")
     m.add_argument("--dtype", default="bf16", choices=["bf16", "fp16", "fp32"])
     sub.add_parser("presets", help="list config presets")
+    f = sub.add_parser(
+        "frame-reliance",
+        help="does a model use the frames? loss with own vs another episode's frames",
+        description="Score VQA samples with their own frames and with another sample's of the same count (text "
+        "and answer unchanged); prints both mean losses and the gap as JSON. A gap near 0 means the model answers "
+        "from the text alone.",
+    )
+    f.add_argument("--model", required=True, help="model directory (a run's final/ or a full model)")
+    f.add_argument("--data", required=True, nargs="+", metavar="FILE", help="VQA JSON file(s), e.g. probes")
+    f.add_argument("--limit", type=int, default=64, help="samples to score (default 64)")
+    f.add_argument("--dataset-root", default="auto", help="image root (default auto: each file's dataset)")
     from training.tiny_recipe import add_arguments
 
     add_arguments(
@@ -83,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "presets":
             for p in sorted((Path(__file__).parent / "configs").glob("*.json")):
                 print(f"{p.stem}: {json.loads(p.read_text()).get('_comment', '')}")
+        elif args.command == "frame-reliance":
+            from training.frame_reliance import frame_reliance
+
+            result = frame_reliance(args.model, args.data, limit=args.limit, root=args.dataset_root)
+            print(json.dumps(result, indent=2))
         elif args.command == "tiny":
             from training.tiny_recipe import run
 

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -362,9 +363,19 @@ def test_bf16_mixed_keeps_fp32_weights_and_computes_under_bf16_autocast(
         TrainConfig(train_files=["a.json"], model="/m", dtype="bf32").validate()
 
 
-def test_training_teaches_a_question_only_the_pixels_answer(tiny_model_dir, tmp_path):
-    """Every prompt is the same and only the frame's colour tells the answer: if images did not reach the loss
-    (a broken collator, processor or merger), held-out accuracy would stay at chance (50%)."""
+def _colour_frames(rng: np.random.Generator, colour: tuple[int, int, int], square: bool) -> np.ndarray:
+    """A 64x64 frame of the colour (with noise), or a 640x480 grey camera-sized frame with a 40x40 square of it."""
+    if not square:
+        return np.clip(np.array(colour) + rng.integers(-25, 25, (64, 64, 3)), 0, 255).astype(np.uint8)
+    frame = np.full((480, 640, 3), 200, np.uint8)
+    y, x = rng.integers(0, 440), rng.integers(0, 600)
+    frame[y : y + 40, x : x + 40] = colour
+    return frame
+
+
+def _held_out_colours_named(model_dir, tmp_path, *, frames: int, square: bool, steps: int, lr: float):
+    """Train on "Which colour is shown?" where only the pixels tell red from blue; held-out episodes named right
+    (of 12) by comparing the loss of both answers, and the trained model's directory."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     from vifailback_demo.core.dataset import VQARecord, write_vqa_records
@@ -375,14 +386,14 @@ def test_training_teaches_a_question_only_the_pixels_answer(tiny_model_dir, tmp_
         records = []
         for ep in range(n):
             name = ("red", "blue")[ep % 2]
-            rel = f"annotated_data/t/frames/episode_{split}{ep}_cam_high/0.jpg"
-            noise = rng.integers(-25, 25, (64, 64, 3))
-            write_image_rgb(tmp_path / rel, np.clip(np.array(colours[name]) + noise, 0, 255).astype(np.uint8))
-            records.append(VQARecord.build("Which colour is shown?", f"It is {name}.", [rel], "failure_reason_qa"))
+            rels = [f"annotated_data/t/frames/episode_{split}{ep}_cam_high/{25 * k}.jpg" for k in range(frames)]
+            for rel in rels:
+                write_image_rgb(tmp_path / rel, _colour_frames(rng, colours[name], square))
+            records.append(VQARecord.build("Which colour is shown?", f"It is {name}.", rels, "failure_reason_qa"))
         write_vqa_records(tmp_path / "VQA" / f"{split}.json", records)
     cfg = TrainConfig(
-        model=str(tiny_model_dir), train_files=[str(tmp_path / "VQA" / "train.json")], output_dir=str(tmp_path / "run"),
-        method="full", freeze_vision=False, max_steps=60, batch_size=4, learning_rate=2e-3, warmup_ratio=0.0,
+        model=str(model_dir), train_files=[str(tmp_path / "VQA" / "train.json")], output_dir=str(tmp_path / "run"),
+        method="full", freeze_vision=False, max_steps=steps, batch_size=4, learning_rate=lr, warmup_ratio=0.0,
         eval_fraction=0.0, save_every=0, log_every=10, dtype="fp32", gradient_checkpointing=False,
     )  # fmt: skip
     final = train(cfg).final
@@ -395,4 +406,31 @@ def test_training_teaches_a_question_only_the_pixels_answer(tiny_model_dir, tmp_
             loss = {c: model(**collator([type(s)(s.prompt, f"It is {c}.", s.images, s.tag, s.episode)])).loss.item()
                     for c in colours}  # fmt: skip
             right += f"It is {min(loss, key=loss.get)}." == s.answer
+    return right, final
+
+
+def test_training_teaches_a_question_only_the_pixels_answer(tiny_model_dir, tmp_path):
+    """Every prompt is the same and only the frame's colour tells the answer: if images did not reach the loss
+    (a broken collator, processor or merger), held-out accuracy would stay at chance (6 of 12)."""
+    right, final = _held_out_colours_named(tiny_model_dir, tmp_path, frames=1, square=False, steps=60, lr=2e-3)
     assert right >= 11, f"{right}/12 held-out frames named by colour"
+    # frame-reliance sees it: the loss is much lower with each episode's own frame than with another's.
+    from training.frame_reliance import frame_reliance
+
+    test_file = [str(tmp_path / "VQA" / "test.json")]
+    trained = frame_reliance(str(final), test_file, limit=12)
+    assert trained["samples"] == 12 and trained["gap"] > 0.15, trained
+    assert trained["gap"] > 10 * abs(frame_reliance(str(tiny_model_dir), test_file, limit=12)["gap"])
+    proc = subprocess.run(
+        [sys.executable, "-m", "training", "frame-reliance", "--model", str(tmp_path / "none"), "--data", *test_file],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "config.json" in proc.stderr
+
+
+def test_bundled_model_learns_a_small_detail_across_twelve_camera_frames(tmp_path):
+    """The CoT path's shape: 12 camera-sized frames, the answer in a 40x40 square (10x8 pixels as the bundled
+    model sees a frame). A broken multi-image path (images swapped, merged or dropped) stays at chance."""
+    bundled = Path(__file__).resolve().parents[2] / "assets" / "models" / "vifailback-tiny"
+    right, _ = _held_out_colours_named(bundled, tmp_path, frames=12, square=True, steps=100, lr=4e-4)
+    assert right >= 11, f"{right}/12 held-out episodes named by the colour of a small square"
