@@ -107,6 +107,11 @@ def test_a_dataset_that_does_not_re_simulate_is_refused_and_nothing_is_written(d
         write_probes(dataset)
     assert not (dataset / PROBE_FILES["train"]).exists()
     assert not list((dataset / "VQA").glob(".*.tmp"))
+    del manifest["settings"]["height"]
+    (dataset / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(SimError, match="settings lack or garble 'height'"):
+        write_probes(dataset)
+    assert not (dataset / PROBE_FILES["train"]).exists()
 
 
 def test_cli_probes_one_line_error_for_a_folder_without_a_manifest(tmp_path):

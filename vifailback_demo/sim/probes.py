@@ -131,16 +131,21 @@ def _config_from_manifest(root: Path) -> GenerateConfig:
     s = manifest.get("settings") if isinstance(manifest, dict) else None
     if not isinstance(s, dict) or not isinstance(manifest.get("episodes"), int):
         raise SimError(f"{manifest_path}: expected the manifest of 'vifailback sim generate' (settings, episodes)")
-    return GenerateConfig(
-        episodes=manifest["episodes"],
-        seed=int(s["seed"]),
-        out=str(root),
-        split=str(s["split"]),
-        bench_fraction=float(s["bench_fraction"]),
-        width=int(s["width"]),
-        height=int(s["height"]),
-        tasks=tuple(s["tasks"]),
-    )
+    try:
+        return GenerateConfig(
+            episodes=manifest["episodes"],
+            seed=int(s["seed"]),
+            out=str(root),
+            split=str(s["split"]),
+            bench_fraction=float(s["bench_fraction"]),
+            width=int(s["width"]),
+            height=int(s["height"]),
+            tasks=tuple(s["tasks"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SimError(
+            f"{manifest_path}: settings lack or garble {exc}; expected the manifest of 'sim generate'"
+        ) from None
 
 
 def write_probes(data: str | Path, *, progress: bool = False) -> dict[str, Any]:
