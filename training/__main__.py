@@ -1,4 +1,4 @@
-"""``python -m training {train,merge,presets,tiny,frame-reliance}``: see ``python -m training --help``."""
+"""``python -m training {train,merge,presets,tiny,frame-reliance,vision-warmup}``: see ``python -m training --help``."""
 
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ Train ViFailback models.
   presets  list the config presets in training/configs/.
   tiny     the recipe of the bundled tiny model: synthetic data, tokenizer, model from scratch, training, export.
   frame-reliance  loss with each sample's own frames against another sample's: does the model read the frames?
+  vision-warmup   train the vision tower + merger to predict the simulator's state of every frame (gripper shape
+           and place, objects' places and positions, human hand) before VQA training; or, with --freeze-tower,
+           measure what a tower already encodes. Writes warmup.json with held-out accuracy per label.
 
 Every run directory holds config.json (the resolved config), data_stats.json, metrics.jsonl, tensorboard/
 (when tensorboard is installed), checkpoint-<step>/ and final/.
@@ -66,6 +69,33 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--data", required=True, nargs="+", metavar="FILE", help="VQA JSON file(s), e.g. probes")
     f.add_argument("--limit", type=int, default=64, help="samples to score (default 64)")
     f.add_argument("--dataset-root", default="auto", help="image root (default auto: each file's dataset)")
+    w = sub.add_parser(
+        "vision-warmup",
+        help="teach the vision tower the simulator's frame states (or probe what it encodes)",
+        description="Label every frame of generated datasets with the simulator's state and train the vision "
+        "tower + merger to predict it through a small head; the model written has the new tower and the language "
+        "model unchanged. Held-out accuracy per label, beside the majority class, goes to OUT/warmup.json.",
+    )
+    w.add_argument("--model", required=True, help="model directory whose vision tower is trained")
+    w.add_argument("--data", required=True, nargs="+", metavar="DIR", help="datasets from 'vifailback sim generate'")
+    w.add_argument("--eval-data", required=True, metavar="DIR", help="a generated dataset from other seeds")
+    w.add_argument("--out", required=True, help="where the model (and warmup.json) go")
+    w.add_argument("--steps", type=int, default=1500, help="optimizer steps (default 1500)")
+    w.add_argument("--batch-size", type=int, default=64, help="frames a step (default 64)")
+    w.add_argument("--lr", type=float, default=1e-3, help="head learning rate (default 1e-3)")
+    w.add_argument("--tower-lr", type=float, default=3e-4, help="vision tower + merger learning rate (default 3e-4)")
+    w.add_argument("--freeze-tower", action="store_true", help="train the head only; writes warmup.json only")
+    w.add_argument("--episodes", type=int, help="episodes to use from each --data dataset (default all)")
+    w.add_argument(
+        "--video-frames",
+        type=int,
+        default=0,
+        metavar="N",
+        help="train on N frames spread over each episode's video (default 0: the JPEG frames the VQA items use)",
+    )
+    w.add_argument("--max-pixels", type=int, help="pixel budget per frame for this run (default: the model's)")
+    w.add_argument("--eval-every", type=int, default=500, help="held-out evaluation every N steps")
+    w.add_argument("--seed", type=int, default=0)
     from training.tiny_recipe import add_arguments
 
     add_arguments(
@@ -100,6 +130,28 @@ def main(argv: list[str] | None = None) -> int:
 
             result = frame_reliance(args.model, args.data, limit=args.limit, root=args.dataset_root)
             print(json.dumps(result, indent=2))
+        elif args.command == "vision-warmup":
+            from training.vision_warmup import WarmupConfig, run_warmup
+
+            report = run_warmup(
+                WarmupConfig(
+                    model=args.model,
+                    data=args.data,
+                    eval_data=args.eval_data,
+                    out=args.out,
+                    steps=args.steps,
+                    batch_size=args.batch_size,
+                    learning_rate=args.lr,
+                    tower_lr=args.tower_lr,
+                    freeze_tower=args.freeze_tower,
+                    max_pixels=args.max_pixels,
+                    episodes=args.episodes,
+                    video_frames=args.video_frames,
+                    eval_every=args.eval_every,
+                    seed=args.seed,
+                )
+            )
+            print(json.dumps(report["history"][-1], indent=2))
         elif args.command == "tiny":
             from training.tiny_recipe import run
 

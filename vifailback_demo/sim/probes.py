@@ -17,6 +17,8 @@ disk; a mismatch with the dataset's own annotations (another seed, an edited man
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -117,13 +119,22 @@ def frame_states_record(ep: Episode, images: list[str], frame_indices: list[int]
     return VQARecord.build(probe_prompt(ep.task.instruction), answer, images, TAG_FRAME_STATES)
 
 
+@dataclass(frozen=True)
+class DatasetEpisode:
+    episode: Episode
+    images: list[str]  # paths under the dataset root, in the order the VQA records give them
+    frames: list[int]  # the simulator frame each image shows
+    split: str
+    video: str  # the episode's video under the dataset root: every simulator frame, frame k = state k
+
+
 def _frames_of(ep: Episode) -> tuple[list[str], list[int]]:
     truth = ep.truth
     names = vqa_frame_names(ep.num_frames, truth.avoid_frame if truth else None, truth.correct_frame if truth else None)
     return names, [parse_frame_name(n)[0] for n in names]
 
 
-def _config_from_manifest(root: Path) -> GenerateConfig:
+def config_from_manifest(root: Path) -> GenerateConfig:
     manifest_path = root / "manifest.json"
     if not manifest_path.is_file():
         raise SimError(f"--data {root}: no manifest.json; expected a dataset written by 'vifailback sim generate'")
@@ -148,31 +159,43 @@ def _config_from_manifest(root: Path) -> GenerateConfig:
         ) from None
 
 
-def write_probes(data: str | Path, *, progress: bool = False) -> dict[str, Any]:
-    """Write the probe VQA files of a generated dataset next to its VQA files; returns counts and paths."""
+def simulated_episodes(data: str | Path, *, progress: bool = False) -> Iterator[DatasetEpisode]:
+    """Re-simulate every episode of a dataset written by ``vifailback sim generate``, checked against its frames.
+
+    Yields each episode with its image paths (relative to the dataset root), the simulator frame each image shows,
+    and its split. An episode that does not re-simulate to the images in annotations.json stops with an error.
+    """
     root = Path(data)
-    cfg = _config_from_manifest(root)
+    cfg = config_from_manifest(root)
     annotations = read_json(root / "annotations.json")
     if not isinstance(annotations, list) or len(annotations) != cfg.episodes:
         raise SimError(f"{root / 'annotations.json'}: expected {cfg.episodes} annotation records (the manifest's)")
-    streams = {split: JsonListStream(root / rel) for split, rel in PROBE_FILES.items()}
     numbers: dict[str, int] = {}
     from tqdm import tqdm
 
+    for index in tqdm(range(cfg.episodes), desc="episodes", unit="ep", disable=not progress):
+        task = task_of(cfg, index)
+        number = numbers.get(task, 0)
+        numbers[task] = number + 1
+        ep = make_episode(cfg.seed, index, tasks=cfg.tasks, width=cfg.width, height=cfg.height)
+        names, frames = _frames_of(ep)
+        images = [f"{episode_dir(task, number)}/{name}" for name in names]
+        if annotations[index].get("images") != images:
+            raise SimError(
+                f"{root}: episode {index} does not re-simulate to the frames on disk; expected the dataset "
+                "written by 'vifailback sim generate' with its manifest unchanged"
+            )
+        yield DatasetEpisode(ep, images, frames, split_of(cfg, index), str(annotations[index].get("video", "")))
+
+
+def write_probes(data: str | Path, *, progress: bool = False) -> dict[str, Any]:
+    """Write the probe VQA files of a generated dataset next to its VQA files; returns counts and paths."""
+    root = Path(data)
+    config_from_manifest(root)  # a bad manifest fails before any file is opened
+    streams = {split: JsonListStream(root / rel) for split, rel in PROBE_FILES.items()}
     try:
-        for index in tqdm(range(cfg.episodes), desc="probes", unit="ep", disable=not progress):
-            task = task_of(cfg, index)
-            number = numbers.get(task, 0)
-            numbers[task] = number + 1
-            ep = make_episode(cfg.seed, index, tasks=cfg.tasks, width=cfg.width, height=cfg.height)
-            names, frames = _frames_of(ep)
-            images = [f"{episode_dir(task, number)}/{name}" for name in names]
-            if annotations[index].get("images") != images:
-                raise SimError(
-                    f"{root}: episode {index} does not re-simulate to the frames on disk; expected the dataset "
-                    "written by 'vifailback sim generate' with its manifest unchanged"
-                )
-            streams[split_of(cfg, index)].add(frame_states_record(ep, images, frames).to_dict())
+        for item in simulated_episodes(root, progress=progress):
+            streams[item.split].add(frame_states_record(item.episode, item.images, item.frames).to_dict())
     except BaseException:
         for s in streams.values():
             s.abort()
