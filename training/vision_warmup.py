@@ -61,6 +61,17 @@ class WarmupConfig:
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def validate(self) -> WarmupConfig:
+        """One-line errors before anything loads: counts must be positive (a batch of one breaks batch norm)."""
+        minimum = {"steps": 1, "batch_size": 2, "eval_every": 1, "video_frames": 0, "episodes": 1, "max_pixels": 1024}
+        for name, least in minimum.items():
+            value = getattr(self, name)
+            if value is not None and value < least:
+                raise ValueError(f"--{name.replace('_', '-')} {value}: expected at least {least}")
+        if self.learning_rate <= 0 or self.tower_lr <= 0:
+            raise ValueError("--lr and --tower-lr: expected positive learning rates")
+        return self
+
 
 def _gripper_labels(state: WorldState, arm: int, specs: list[ObjectSpec]) -> tuple[int, int]:
     """Shape and relation classes, by the thresholds of the probes' sentences."""
@@ -279,6 +290,7 @@ def evaluate(visual: Any, head: StateHead, data: FrameSet, norm: tuple, majority
 def run_warmup(cfg: WarmupConfig) -> dict[str, Any]:
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
+    cfg.validate()
     if not (Path(cfg.model) / "config.json").is_file():
         raise ValueError(f"--model {cfg.model}: expected a local model directory with config.json")
     for root in [*cfg.data, cfg.eval_data]:

@@ -133,6 +133,14 @@ def test_cli_errors_are_one_line(tiny_model_dir, sim_datasets, tmp_path):
     not_sim = cli("--model", str(tiny_model_dir), "--data", str(tmp_path), "--eval-data", str(held_out))
     assert not_sim.returncode == 2 and "no manifest.json" in not_sim.stderr
     assert len(not_sim.stderr.strip().splitlines()) == 1
+    for flag, value, message in (
+        ("--batch-size", "1", "--batch-size 1: expected at least 2"),
+        ("--steps", "0", "--steps 0: expected at least 1"),
+        ("--video-frames", "-3", "--video-frames -3: expected at least 0"),
+    ):
+        bad = cli("--model", str(tiny_model_dir), "--data", str(train), "--eval-data", str(held_out), flag, value)
+        assert bad.returncode == 2
+        assert bad.stderr.strip().splitlines() == [f"python -m training vision-warmup: error: {message}"]
     assert not (tmp_path / "o").exists()
 
 
