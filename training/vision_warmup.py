@@ -10,15 +10,17 @@ a human hand is in view. The head is thrown away; the model directory written ha
 language model unchanged, ready for ``python -m training train`` (with ``freeze_vision=true`` to keep what it learned).
 
 ``--freeze-tower`` trains the head alone: a probe of what an existing tower already encodes.
-Every run writes warmup.json (the settings, and held-out accuracy per label next to the majority-class baseline).
+Every run writes warmup.json: the settings and, per evaluation, held-out accuracy per label beside the majority class,
+balanced accuracy beside chance, and R^2 of the positions. OUT must be new or empty; nothing is overwritten.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vifailback_demo.sim.probes import AT_XY, BESIDE_XY, CLOSED_GAP, OPEN_GAP, config_from_manifest, simulated_episodes
+from vifailback_demo.sim.probes import config_from_manifest, gripper_state, simulated_episodes
 from vifailback_demo.sim.scene import ObjectSpec
 from vifailback_demo.sim.world import HAND, WorldState
 
@@ -59,7 +61,6 @@ class WarmupConfig:
     video_frames: int = 0  # train on N frames per episode from its video (0: the ~13 JPEG frames of its VQA items)
     eval_every: int = 500
     seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> WarmupConfig:
         """One-line errors before anything loads: counts must be positive (a batch of one breaks batch norm)."""
@@ -73,28 +74,12 @@ class WarmupConfig:
         return self
 
 
-def _gripper_labels(state: WorldState, arm: int, specs: list[ObjectSpec]) -> tuple[int, int]:
-    """Shape and relation classes, by the thresholds of the probes' sentences."""
-    if state.held_by(arm) is not None:
-        return SHAPES.index("holds"), RELATIONS.index("none")
-    x, y, z, _, gap = state.arms[arm]
-    shape = 0 if gap >= OPEN_GAP else 2 if gap <= CLOSED_GAP else 1
-    best = (math.inf, -1)
-    for i, spec in enumerate(specs):
-        if spec.graspable and state.holder[i] < 0 and z <= state.objects[i, 2] + spec.top + 0.1:
-            best = min(best, (math.hypot(x - state.objects[i, 0], y - state.objects[i, 1]), i))
-    d, i = best
-    if d > BESIDE_XY:
-        return shape, 0
-    low = z <= state.objects[i, 2] + specs[i].grasp_height + 0.025
-    return shape, (1 if low else 2) if d <= AT_XY else (3 if low else 0)
-
-
 def frame_labels(state: WorldState, specs: list[ObjectSpec]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(class per head, regression targets, regression mask) of one frame."""
     classes = []
     for arm in (0, 1):
-        classes.extend(_gripper_labels(state, arm, specs))
+        shape, relation, _ = gripper_state(state, arm, specs)
+        classes += [SHAPES.index(shape), RELATIONS.index(relation or "none")]
     graspable = [i for i, s in enumerate(specs) if s.graspable][:OBJECTS]
     target = np.zeros(REGRESSION, np.float32)
     mask = np.zeros(REGRESSION, np.float32)
@@ -118,6 +103,8 @@ def video_frames(video: Path, indices: list[int]) -> list[Any]:
     """The frames of a sim video at the given indices (frame k of the video is simulator state k), as PIL images."""
     import av
 
+    if not video.is_file():
+        raise ValueError(f"{video}: no such video; expected the episode video of a 'vifailback sim generate' dataset")
     wanted, images = set(indices), {}
     with av.open(str(video), timeout=30) as container:
         for k, frame in enumerate(container.decode(video=0)):
@@ -293,6 +280,11 @@ def run_warmup(cfg: WarmupConfig) -> dict[str, Any]:
     cfg.validate()
     if not (Path(cfg.model) / "config.json").is_file():
         raise ValueError(f"--model {cfg.model}: expected a local model directory with config.json")
+    out = Path(cfg.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(
+            f"--out {out}: already holds files; expected a new or empty directory (nothing is overwritten)"
+        )
     for root in [*cfg.data, cfg.eval_data]:
         config_from_manifest(Path(root))  # a wrong folder fails here, before minutes of loading
     torch.manual_seed(cfg.seed)
@@ -329,9 +321,7 @@ def run_warmup(cfg: WarmupConfig) -> dict[str, Any]:
         for g, lr in zip(optim.param_groups, peak):
             g["lr"] = lr * scale
         idx = torch.randint(len(train), (cfg.batch_size,), generator=gen)
-        with torch.set_grad_enabled(True):
-            tokens = _encode(visual, train.pixels[idx], train.grid)
-            loss = _losses(head, tokens, train, idx, norm, weights)
+        loss = _losses(head, _encode(visual, train.pixels[idx], train.grid), train, idx, norm, weights)
         optim.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for g in optim.param_groups for p in g["params"]], 1.0)
@@ -350,11 +340,16 @@ def run_warmup(cfg: WarmupConfig) -> dict[str, Any]:
                 }
             )
             print(json.dumps(history[-1]), flush=True)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    # Written beside OUT and renamed when whole: a crash mid-save leaves no half model where a model is expected.
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
     if not cfg.freeze_tower:
-        model.save_pretrained(out)
-        AutoProcessor.from_pretrained(cfg.model).save_pretrained(out)  # the model's own pixel budget, unchanged
+        model.save_pretrained(partial)
+        AutoProcessor.from_pretrained(cfg.model).save_pretrained(partial)  # the model's own pixel budget, unchanged
     report = {"config": asdict(cfg), "history": history, "seconds": round(time.time() - started)}
-    (out / "warmup.json").write_text(json.dumps(report, indent=2) + "\n")
+    (partial / "warmup.json").write_text(json.dumps(report, indent=2) + "\n")
+    if out.exists():
+        out.rmdir()  # empty, checked at the start
+    partial.rename(out)
     return report

@@ -91,6 +91,7 @@ def test_warmup_trains_tower_and_merger_and_leaves_the_language_model(tiny_model
     assert [h["step"] for h in history] == [0, 20, 40]
     assert history[-1]["train_loss"] < history[1]["train_loss"]  # it learns from the labels
     assert set(history[-1]["labels"]) == set(HEADS) and history[-1]["frames"] > 0
+    assert not out.with_name("warm.partial").exists()
     saved = json.loads((out / "warmup.json").read_text())
     assert saved["config"]["steps"] == 40 and saved["history"] == history
     before, after = _params(tiny_model_dir), _params(out)
@@ -142,6 +143,20 @@ def test_cli_errors_are_one_line(tiny_model_dir, sim_datasets, tmp_path):
         assert bad.returncode == 2
         assert bad.stderr.strip().splitlines() == [f"python -m training vision-warmup: error: {message}"]
     assert not (tmp_path / "o").exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "model.safetensors").write_bytes(b"someone's model")
+    cmd = [sys.executable, "-m", "training", "vision-warmup", "--out", str(kept), "--model", str(tiny_model_dir)]
+    taken = subprocess.run(
+        [*cmd, "--data", str(train), "--eval-data", str(held_out)], capture_output=True, text=True, timeout=300
+    )
+    assert taken.returncode == 2
+    assert taken.stderr.strip().splitlines() == [
+        f"python -m training vision-warmup: error: --out {kept}: already holds files; expected a new or empty "
+        "directory (nothing is overwritten)"
+    ]
+    assert [p.name for p in kept.iterdir()] == ["model.safetensors"]
+    assert (kept / "model.safetensors").read_bytes() == b"someone's model"
 
 
 def test_video_frames_line_up_with_the_states_they_are_labelled_with(sim_datasets):
@@ -164,6 +179,8 @@ def test_video_frames_line_up_with_the_states_they_are_labelled_with(sim_dataset
         assert distance[k] == min(distance), (k, distance)  # ties: the arm did not move between two steps
         clear += sorted(distance)[1] - distance[k] > 0.3
     assert clear >= len(steps) // 2
+    with pytest.raises(ValueError, match="no such video"):
+        video_frames(train / "missing.mp4", [0])
     with pytest.raises(ValueError, match="frames decoded"):
         video_frames(train / item.video, [len(item.episode.states) + 50])
 

@@ -47,10 +47,12 @@ def probe_prompt(task: str) -> str:
     )
 
 
-def _gripper(state: WorldState, arm: int, specs: list[ObjectSpec]) -> str:
+def gripper_state(state: WorldState, arm: int, specs: list[ObjectSpec]) -> tuple[str, str, int]:
+    """(shape, relation, object): shape open / half-closed / closed / holds; relation at / above / beside / "" to
+    the object index given (-1 for none; for "holds", the object held)."""
     held = state.held_by(arm)
     if held is not None:
-        return f"{ARM_NAMES[arm]} gripper holds the {specs[held].name}"
+        return "holds", "", held
     x, y, z, _, gap = state.arms[arm]
     shape = "open" if gap >= OPEN_GAP else "closed" if gap <= CLOSED_GAP else "half-closed"
     # The nearest free graspable object within reach of the fingertip, if any (not when passing high above it).
@@ -60,13 +62,20 @@ def _gripper(state: WorldState, arm: int, specs: list[ObjectSpec]) -> str:
         if spec.graspable and state.holder[i] < 0 and z <= state.objects[i, 2] + spec.top + 0.1
     ]
     d, i = min(near, default=(math.inf, -1))
-    where = ""
     if d <= BESIDE_XY:
         low = z <= state.objects[i, 2] + specs[i].grasp_height + ABOVE_Z
         if d <= AT_XY:
-            where = f" at the {specs[i].name}" if low else f" above the {specs[i].name}"
-        elif low:
-            where = f" beside the {specs[i].name}"
+            return shape, "at" if low else "above", i
+        if low:
+            return shape, "beside", i
+    return shape, "", -1
+
+
+def _gripper(state: WorldState, arm: int, specs: list[ObjectSpec]) -> str:
+    shape, relation, i = gripper_state(state, arm, specs)
+    if shape == "holds":
+        return f"{ARM_NAMES[arm]} gripper holds the {specs[i].name}"
+    where = f" {relation} the {specs[i].name}" if relation else ""
     return f"{ARM_NAMES[arm]} gripper {shape}{where}"
 
 
