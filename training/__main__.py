@@ -1,4 +1,4 @@
-"""``python -m training {train,merge,presets,tiny,frame-reliance,vision-warmup}``: see ``python -m training --help``."""
+"""``python -m training {train,merge,presets,tiny,frame-reliance,vision-warmup,failure-probe}``: see ``python -m training --help``."""
 
 from __future__ import annotations
 
@@ -26,6 +26,10 @@ Train ViFailback models.
   vision-warmup   train the vision tower + merger to predict the simulator's state of every frame (gripper shape
            and place, objects' places and positions, human hand) before VQA training; or, with --freeze-tower,
            measure what a tower already encodes. Writes warmup.json with held-out accuracy per label.
+  failure-probe   how much of the failure type a model's frame features carry: a small classifier on the frozen
+           tower's outputs against the same classifier blind (task and frame count only), scored on held-out
+           episodes. A large gap with a VLM that answers at the blind level means its language model does not
+           read what the tower sees.
 
 Every run directory holds config.json (the resolved config), data_stats.json, metrics.jsonl, tensorboard/
 (when tensorboard is installed), checkpoint-<step>/ and final/.
@@ -96,6 +100,24 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--max-pixels", type=int, help="pixel budget per frame for this run (default: the model's)")
     w.add_argument("--eval-every", type=int, default=500, help="held-out evaluation every N steps")
     w.add_argument("--seed", type=int, default=0)
+    fp = sub.add_parser(
+        "failure-probe",
+        help="can the failure type be read from the model's frame features? (against a blind control)",
+        description="Encode every episode's frames with the model's frozen vision tower + merger, train a small "
+        "classifier of the failure type on them and the same classifier blind (frames zeroed: task folder, arms, "
+        "frame count), and score both on held-out episodes. Writes OUT (JSON) with both rates, the gap, the "
+        "confusions and every held-out prediction.",
+    )
+    fp.add_argument("--model", required=True, help="model directory whose vision tower is read (not changed)")
+    fp.add_argument("--data", required=True, nargs="+", metavar="DIR", help="dataset folders with annotations.json")
+    fp.add_argument("--eval-data", required=True, metavar="DIR", help="a dataset folder of held-out episodes")
+    fp.add_argument("--out", required=True, help="the report to write (JSON; must not exist)")
+    fp.add_argument("--steps", type=int, default=3000, help="optimizer steps per classifier (default 3000)")
+    fp.add_argument("--batch-size", type=int, default=32, help="episodes a step (default 32)")
+    fp.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
+    fp.add_argument("--episodes", type=int, help="episodes to use from each --data dataset (default all)")
+    fp.add_argument("--max-pixels", type=int, help="pixel budget per frame (default: the model's)")
+    fp.add_argument("--seed", type=int, default=0)
     from training.tiny_recipe import add_arguments
 
     add_arguments(
@@ -130,6 +152,28 @@ def main(argv: list[str] | None = None) -> int:
 
             result = frame_reliance(args.model, args.data, limit=args.limit, root=args.dataset_root)
             print(json.dumps(result, indent=2))
+        elif args.command == "failure-probe":
+            from training.failure_probe import ProbeConfig, run_probe
+
+            report = run_probe(
+                ProbeConfig(
+                    model=args.model,
+                    data=args.data,
+                    eval_data=args.eval_data,
+                    out=args.out,
+                    steps=args.steps,
+                    batch_size=args.batch_size,
+                    learning_rate=args.lr,
+                    episodes=args.episodes,
+                    max_pixels=args.max_pixels,
+                    seed=args.seed,
+                )
+            )
+            summary = {k: report[k] for k in ("train_episodes", "held_out_episodes", "gap", "seconds")}
+            summary |= {
+                name: {k: report[name][k] for k in ("accuracy", "failure_type")} for name in ("frames", "blind")
+            }
+            print(json.dumps(summary, indent=2))
         elif args.command == "vision-warmup":
             from training.vision_warmup import WarmupConfig, run_warmup
 

@@ -1,0 +1,99 @@
+"""Failure probe: a classifier on frozen frame features against the same classifier blind."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from training.failure_probe import ProbeConfig, run_probe
+
+#: Colour of every frame per class: only the frames tell the classes apart.
+COLOURS = {"success": (200, 40, 40), "gripper state": (40, 200, 40), "task planning": (40, 40, 200)}
+
+
+def colour_dataset(root: Path, episodes: int, seed: int) -> Path:
+    """Episodes of 3 or 4 noisy frames whose colour is the class; same task text and folder for all."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for n in range(episodes):
+        label = list(COLOURS)[n % len(COLOURS)]
+        frames = []
+        for k in range(3 + n % 2):
+            rel = f"annotated_data/stack_blocks/frames/episode_{n}_cam_high/{k}.jpg"
+            pixels = np.clip(rng.normal(COLOURS[label], 25, size=(96, 128, 3)), 0, 255).astype(np.uint8)
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels).save(root / rel)
+            frames.append(rel)
+        records.append(
+            {
+                "video": f"annotated_data/stack_blocks/videos/episode_{n}_cam_high.mp4",
+                "task": "Use the left arm to stack the red block on the blue block.",
+                "failure_detection": "no" if label == "success" else "yes",
+                "images": frames,
+                "failure_type": "" if label == "success" else label,
+            }
+        )
+    (root / "annotations.json").write_text(json.dumps(records))
+    return root
+
+
+@pytest.fixture(scope="module")
+def colour_data(tmp_path_factory) -> tuple[Path, Path]:
+    return (
+        colour_dataset(tmp_path_factory.mktemp("probe_train"), 36, seed=1),
+        colour_dataset(tmp_path_factory.mktemp("probe_eval"), 15, seed=2),
+    )
+
+
+def test_frames_head_reads_what_only_the_frames_show_and_the_blind_head_cannot(tiny_model_dir, colour_data, tmp_path):
+    train, held_out = colour_data
+    out = tmp_path / "probe.json"
+    report = run_probe(
+        ProbeConfig(model=str(tiny_model_dir), data=[str(train)], eval_data=str(held_out), out=str(out), steps=120,
+                    batch_size=12)
+    )  # fmt: skip
+    assert json.loads(out.read_text()) == report
+    assert report["train_episodes"] == 36 and report["held_out_episodes"] == 15
+    assert report["classes"] == {"success": 5, "gripper state": 5, "task planning": 5}
+    # Task text, folder and frame counts are shared by the classes: only the colour separates them.
+    assert report["frames"]["accuracy"] >= 90, report["frames"]
+    assert report["frames"]["failure_type"] >= 90
+    assert report["blind"]["accuracy"] <= 50, report["blind"]
+    assert report["gap"]["accuracy"] == pytest.approx(report["frames"]["accuracy"] - report["blind"]["accuracy"])
+    assert report["last_train_loss"]["frames"] < report["first_train_loss"]["frames"]
+    rows = report["per_episode"]
+    assert len(rows) == 15 and len({r["episode"] for r in rows}) == 15
+    hits = sum(r["frames"] == r["reference"] for r in rows)
+    assert round(100 * hits / 15, 2) == report["frames"]["accuracy"]
+    assert sum(report["frames"]["confusion"].values()) == 15
+
+
+def test_cli_refuses_bad_input_in_one_line_and_writes_nothing(tiny_model_dir, colour_data, tmp_path):
+    train, held_out = colour_data
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-m", "training", "failure-probe", "--model", str(tiny_model_dir), *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[2])
+
+    out = tmp_path / "r.json"
+    cases = [
+        ((str(tmp_path), "--eval-data", str(held_out)), f"{tmp_path}: no annotations.json; expected a dataset folder"),
+        ((str(train), "--eval-data", str(held_out), "--steps", "0"), "--steps 0: expected a positive integer"),
+        ((str(train), "--eval-data", str(held_out), "--lr", "-1"), "--lr -1.0: expected a positive number"),
+    ]
+    for args, message in cases:
+        bad = cli("--data", *args, "--out", str(out))
+        assert bad.returncode == 2
+        lines = bad.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"python -m training failure-probe: error: {message}"), lines
+        assert not out.exists()
+    out.write_text("{}")
+    taken = cli("--data", str(train), "--eval-data", str(held_out), "--out", str(out))
+    assert taken.returncode == 2 and "already exists" in taken.stderr
+    assert out.read_text() == "{}"
