@@ -1,4 +1,4 @@
-"""``python -m training {train,merge,presets,tiny,frame-reliance,vision-warmup,failure-probe}``: see ``python -m training --help``."""
+"""``python -m training {train,merge,presets,tiny,frame-reliance,vision-warmup,failure-probe,standardize-merger}``: see ``python -m training --help``."""
 
 from __future__ import annotations
 
@@ -30,6 +30,9 @@ Train ViFailback models.
            tower's outputs against the same classifier blind (task and frame count only), scored on held-out
            episodes. A large gap with a VLM that answers at the blind level means its language model does not
            read what the tower sees.
+  standardize-merger  fold a per-feature standardisation of the merger's outputs (mean and spread over a
+           dataset's frames) into the merger's last layer, so the language model's RMS norms see what changes
+           between frames rather than the pattern all frames share. Same architecture; train after it.
 
 Every run directory holds config.json (the resolved config), data_stats.json, metrics.jsonl, tensorboard/
 (when tensorboard is installed), checkpoint-<step>/ and final/.
@@ -118,6 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
     fp.add_argument("--episodes", type=int, help="episodes to use from each --data dataset (default all)")
     fp.add_argument("--max-pixels", type=int, help="pixel budget per frame (default: the model's)")
     fp.add_argument("--seed", type=int, default=0)
+    sm = sub.add_parser(
+        "standardize-merger",
+        help="fold a per-feature standardisation of the merger outputs into the merger's last layer",
+        description="Measure each merger output feature's mean and spread over every frame of the datasets' "
+        "episodes and fold (x - mean) / spread * scale into merger.linear_fc2. OUT (new or empty) is the whole "
+        "model, changed in that one layer, with standardize.json (the statistics).",
+    )
+    sm.add_argument("--model", required=True, help="model directory")
+    sm.add_argument("--data", required=True, nargs="+", metavar="DIR", help="dataset folders with annotations.json")
+    sm.add_argument("--out", required=True, help="where the model goes (new or empty)")
+    sm.add_argument("--episodes", type=int, help="episodes to use from each dataset (default all)")
+    sm.add_argument("--scale", type=float, default=1.0, help="spread of each feature after (default 1)")
     from training.tiny_recipe import add_arguments
 
     add_arguments(
@@ -174,6 +189,11 @@ def main(argv: list[str] | None = None) -> int:
                 name: {k: report[name][k] for k in ("accuracy", "failure_type")} for name in ("frames", "blind")
             }
             print(json.dumps(summary, indent=2))
+        elif args.command == "standardize-merger":
+            from training.standardize_merger import standardize_merger
+
+            report = standardize_merger(args.model, args.data, args.out, episodes=args.episodes, scale=args.scale)
+            print(json.dumps({k: report[k] for k in ("tokens", "scale", "before")} | {"model": args.out}, indent=2))
         elif args.command == "vision-warmup":
             from training.vision_warmup import WarmupConfig, run_warmup
 

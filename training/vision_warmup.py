@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from training.model_output import check_new_dir, save_model_dir
 from vifailback_demo.sim.probes import config_from_manifest, gripper_state, simulated_episodes
 from vifailback_demo.sim.scene import ObjectSpec
 from vifailback_demo.sim.world import HAND, WorldState
@@ -280,11 +280,7 @@ def run_warmup(cfg: WarmupConfig) -> dict[str, Any]:
     cfg.validate()
     if not (Path(cfg.model) / "config.json").is_file():
         raise ValueError(f"--model {cfg.model}: expected a local model directory with config.json")
-    out = Path(cfg.out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ValueError(
-            f"--out {out}: already holds files; expected a new or empty directory (nothing is overwritten)"
-        )
+    out = check_new_dir(cfg.out)
     for root in [*cfg.data, cfg.eval_data]:
         config_from_manifest(Path(root))  # a wrong folder fails here, before minutes of loading
     torch.manual_seed(cfg.seed)
@@ -340,16 +336,7 @@ def run_warmup(cfg: WarmupConfig) -> dict[str, Any]:
                 }
             )
             print(json.dumps(history[-1]), flush=True)
-    # Written beside OUT and renamed when whole: a crash mid-save leaves no half model where a model is expected.
-    partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    if not cfg.freeze_tower:
-        model.save_pretrained(partial)
-        AutoProcessor.from_pretrained(cfg.model).save_pretrained(partial)  # the model's own pixel budget, unchanged
     report = {"config": asdict(cfg), "history": history, "seconds": round(time.time() - started)}
-    (partial / "warmup.json").write_text(json.dumps(report, indent=2) + "\n")
-    if out.exists():
-        out.rmdir()  # empty, checked at the start
-    partial.rename(out)
+    # With --freeze-tower only the report: the tower is unchanged. The processor keeps the model's own pixel budget.
+    save_model_dir(None if cfg.freeze_tower else model, cfg.model, out, {"warmup.json": report})
     return report
