@@ -120,6 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
     fp.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
     fp.add_argument("--episodes", type=int, help="episodes to use from each --data dataset (default all)")
     fp.add_argument("--max-pixels", type=int, help="pixel budget per frame (default: the model's)")
+    fp.add_argument(
+        "--norm",
+        default="position",
+        choices=("position", "token", "feature"),
+        help="how the classifier first sees each token: standardised per position (default), divided by its RMS "
+        "as a language model reads it, or standardised per feature over the training frames then RMS-divided "
+        "(what standardize-merger folds in)",
+    )
     fp.add_argument("--seed", type=int, default=0)
     sm = sub.add_parser(
         "standardize-merger",
@@ -181,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
                     learning_rate=args.lr,
                     episodes=args.episodes,
                     max_pixels=args.max_pixels,
+                    norm=args.norm,
                     seed=args.seed,
                 )
             )

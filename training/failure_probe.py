@@ -6,7 +6,7 @@ episode's frames (the ``images`` of its annotation, as the VQA items use them) g
 vision tower and merger, exactly what the language model receives. Two small classifiers then learn the failure
 type (or success) from the same batches in the same process:
 
-* **frames**: per frame, a normalisation per token position, an MLP shared by every token, max and mean pooled;
+* **frames**: per frame, a normalisation (``--norm``, below), an MLP shared by every token, max and mean pooled;
   then a 2-layer transformer over the frames with the task family and the arms named in the task;
 * **blind**: the same network with every frame's features zeroed, so it sees the task family, the arms and the
   number of frames: what a model can guess without looking.
@@ -14,6 +14,11 @@ type (or success) from the same batches in the same process:
 Held-out episodes (another dataset, other seeds) are scored by both, per episode, and the report keeps every
 prediction. The frames head's accuracy is a lower bound on what the features carry; the gap to the blind head is
 what a language model could gain by reading them. Nothing is trained in the model; it is only read.
+
+``--norm`` picks how the classifier first sees each token: ``position`` (default) standardises every feature at
+every token position over the batch, which removes the pattern all frames share; ``token`` divides each token by its
+RMS and nothing else, as a language model's RMS norm reads it; ``feature`` standardises each feature with its mean
+and spread over the training frames, then divides by the RMS, which is what ``standardize-merger`` folds into a model.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from vifailback_demo.core.dataset import load_annotation_records, write_json_ato
 
 CLASSES = ("success", *FAILURE_TYPES)
 MAX_FRAMES = 32
+NORMS = ("position", "token", "feature")
 
 
 @dataclass
@@ -46,6 +52,7 @@ class ProbeConfig:
     learning_rate: float = 1e-3
     episodes: int | None = None  # per --data dataset; None = all
     max_pixels: int | None = None  # None = the model's own pixel budget
+    norm: str = "position"  # how the classifier first sees each token: one of NORMS
     seed: int = 0
 
     def validate(self) -> ProbeConfig:
@@ -54,6 +61,8 @@ class ProbeConfig:
                 raise ValueError(f"--{name.replace('_', '-')} {getattr(self, name)}: expected a positive integer")
         if not self.learning_rate > 0:
             raise ValueError(f"--lr {self.learning_rate}: expected a positive number")
+        if self.norm not in NORMS:
+            raise ValueError(f"--norm {self.norm}: expected one of {', '.join(NORMS)}")
         if self.episodes is not None and self.episodes < 1:
             raise ValueError(f"--episodes {self.episodes}: expected a positive integer")
         if Path(self.out).exists():
@@ -121,9 +130,13 @@ def encode_episodes(visual: Any, processor: Any, root: str, limit: int | None, p
 class EpisodeHead(nn.Module):
     """Frames -> failure type. With ``blind`` the frame features are zeroed after pooling (task and count only)."""
 
-    def __init__(self, tokens: int, width: int, families: int, blind: bool, d: int = 128) -> None:
+    def __init__(
+        self, tokens: int, width: int, families: int, blind: bool, norm: str, stats: tuple, d: int = 128
+    ) -> None:
         super().__init__()
-        self.blind = blind
+        self.blind, self.norm_kind = blind, norm
+        self.register_buffer("feature_mean", stats[0])
+        self.register_buffer("feature_std", stats[1])
         # Merger outputs carry a large pattern fixed per token position (the static scene); normalising per
         # position and feature leaves what changes between frames.
         self.norm = nn.BatchNorm1d(tokens * width)
@@ -142,7 +155,13 @@ class EpisodeHead(nn.Module):
         flat = feats.float().reshape(b * f, t * w)
         real = mask.reshape(-1)
         normed = torch.zeros_like(flat)
-        normed[real] = self.norm(flat[real])  # padding stays out of the batch statistics
+        if self.norm_kind == "position":
+            normed[real] = self.norm(flat[real])  # padding stays out of the batch statistics
+        else:
+            x = flat[real].view(-1, t, w)
+            if self.norm_kind == "feature":
+                x = (x - self.feature_mean) / self.feature_std
+            normed[real] = (x * x.pow(2).mean(-1, keepdim=True).add(1e-6).rsqrt()).reshape(-1, t * w)
         h = self.token_mlp(normed.view(b * f, t, w))
         v = self.frame(torch.cat([h.amax(1), h.mean(1)], -1)).view(b, f, -1)
         if self.blind:
@@ -205,7 +224,13 @@ def run_probe(cfg: ProbeConfig) -> dict[str, Any]:
     )
     families = {name: k + 1 for k, name in enumerate(sorted({e["family"] for e in train}))}
     tokens, width = train[0]["feats"].shape[1:]
-    heads = {name: EpisodeHead(tokens, width, len(families), blind=name == "blind") for name in ("frames", "blind")}
+    every = torch.cat([e["feats"].float().reshape(-1, width) for e in train])
+    stats = (every.mean(0), every.std(0).clamp(min=1e-3))  # for --norm feature
+    del every
+    heads = {
+        name: EpisodeHead(tokens, width, len(families), blind=name == "blind", norm=cfg.norm, stats=stats)
+        for name in ("frames", "blind")
+    }
     for head in heads.values():
         head.load_state_dict(heads["frames"].state_dict())  # same start, same batches: only the frames differ
     optims = {

@@ -21,13 +21,14 @@ def colour_data(tmp_path_factory) -> tuple[Path, Path]:
     )
 
 
-def test_frames_head_reads_what_only_the_frames_show_and_the_blind_head_cannot(tiny_model_dir, colour_data, tmp_path):
+@pytest.mark.parametrize("norm", ["position", "feature"])
+def test_frames_head_reads_what_only_the_frames_show_and_the_blind_head_cannot(
+    tiny_model_dir, colour_data, tmp_path, norm
+):
     train, held_out = colour_data
     out = tmp_path / "probe.json"
-    report = run_probe(
-        ProbeConfig(model=str(tiny_model_dir), data=[str(train)], eval_data=str(held_out), out=str(out), steps=120,
-                    batch_size=12)
-    )  # fmt: skip
+    cfg = ProbeConfig(str(tiny_model_dir), [str(train)], str(held_out), str(out), steps=120, batch_size=12, norm=norm)
+    report = run_probe(cfg)
     assert json.loads(out.read_text()) == report
     assert report["train_episodes"] == 36 and report["held_out_episodes"] == 15
     assert report["classes"] == {"success": 5, "gripper state": 5, "task planning": 5}
@@ -56,6 +57,7 @@ def test_cli_refuses_bad_input_in_one_line_and_writes_nothing(tiny_model_dir, co
         ((str(tmp_path), "--eval-data", str(held_out)), f"{tmp_path}: no annotations.json; expected a dataset folder"),
         ((str(train), "--eval-data", str(held_out), "--steps", "0"), "--steps 0: expected a positive integer"),
         ((str(train), "--eval-data", str(held_out), "--lr", "-1"), "--lr -1.0: expected a positive number"),
+        ((str(train), "--eval-data", str(held_out), "--episodes", "0"), "--episodes 0: expected a positive integer"),
     ]
     for args, message in cases:
         bad = cli("--data", *args, "--out", str(out))
