@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -151,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _config_from_args(cls: type, args: argparse.Namespace) -> object:
+    """A command's config dataclass from the parsed options of the same names (``--lr`` fills learning_rate)."""
+    values = vars(args) | {"learning_rate": getattr(args, "lr", None)}
+    return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls)})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -178,21 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "failure-probe":
             from training.failure_probe import ProbeConfig, run_probe
 
-            report = run_probe(
-                ProbeConfig(
-                    model=args.model,
-                    data=args.data,
-                    eval_data=args.eval_data,
-                    out=args.out,
-                    steps=args.steps,
-                    batch_size=args.batch_size,
-                    learning_rate=args.lr,
-                    episodes=args.episodes,
-                    max_pixels=args.max_pixels,
-                    norm=args.norm,
-                    seed=args.seed,
-                )
-            )
+            report = run_probe(_config_from_args(ProbeConfig, args))
             summary = {k: report[k] for k in ("train_episodes", "held_out_episodes", "gap", "seconds")}
             summary |= {
                 name: {k: report[name][k] for k in ("accuracy", "failure_type")} for name in ("frames", "blind")
@@ -206,24 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "vision-warmup":
             from training.vision_warmup import WarmupConfig, run_warmup
 
-            report = run_warmup(
-                WarmupConfig(
-                    model=args.model,
-                    data=args.data,
-                    eval_data=args.eval_data,
-                    out=args.out,
-                    steps=args.steps,
-                    batch_size=args.batch_size,
-                    learning_rate=args.lr,
-                    tower_lr=args.tower_lr,
-                    freeze_tower=args.freeze_tower,
-                    max_pixels=args.max_pixels,
-                    episodes=args.episodes,
-                    video_frames=args.video_frames,
-                    eval_every=args.eval_every,
-                    seed=args.seed,
-                )
-            )
+            report = run_warmup(_config_from_args(WarmupConfig, args))
             print(json.dumps(report["history"][-1], indent=2))
         elif args.command == "tiny":
             from training.tiny_recipe import run
