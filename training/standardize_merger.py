@@ -1,8 +1,7 @@
 """Standardise what the vision-language merger hands the language model, folded into the merger's last layer.
 
-A small VLM trained from scratch can end up with merger outputs about 250 times the size of its text embeddings,
-made mostly of a pattern that every frame shares (the static scene) and of features whose spread differs by
-80x. The language model reads each visual token through an RMS norm, which keeps that shared pattern and those
+A small VLM trained from scratch can end up with merger outputs about 260 times the size of its text embeddings,
+much of them a pattern that every frame shares (the static scene), with features whose spreads differ by 80x. The language model reads each visual token through an RMS norm, which keeps that shared pattern and those
 scales; what changes between frames (a gripper closed or not) is then a small part of every token. Measured with
 the failure probe's classifier on the bundled tiny model's frozen features: read through a per-token RMS norm, as the
 language model reads them, failure type stayed at the blind rate (52% of failed episodes after 1,000 steps); after
