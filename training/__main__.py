@@ -31,9 +31,10 @@ Train ViFailback models.
            tower's outputs against the same classifier blind (task and frame count only), scored on held-out
            episodes. A large gap with a VLM that answers at the blind level means its language model does not
            read what the tower sees.
-  standardize-merger  fold a per-feature standardisation of the merger's outputs (mean and spread over a
-           dataset's frames) into the merger's last layer, so the language model's RMS norms see what changes
-           between frames rather than the pattern all frames share. Same architecture; train after it.
+  standardize-merger  fold a per-feature standardisation of what the tower hands the language model (the
+           merger's tokens and every deepstack merger's; mean and spread over a dataset's frames) into those
+           mergers' last layers, so the language model's RMS norms see what changes between frames rather than the
+           pattern all frames share. Same architecture; train after it.
 
 Every run directory holds config.json (the resolved config), data_stats.json, metrics.jsonl, tensorboard/
 (when tensorboard is installed), checkpoint-<step>/ and final/.
@@ -132,10 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     fp.add_argument("--seed", type=int, default=0)
     sm = sub.add_parser(
         "standardize-merger",
-        help="fold a per-feature standardisation of the merger outputs into the merger's last layer",
-        description="Measure each merger output feature's mean and spread over every frame of the datasets' "
-        "episodes and fold (x - mean) / spread * scale into merger.linear_fc2. OUT (new or empty) is the whole "
-        "model, changed in that one layer, with standardize.json (the statistics).",
+        help="fold a per-feature standardisation of the merger outputs into the mergers' last layers",
+        description="Measure each output feature's mean and spread, for the merger and every deepstack merger, "
+        "over every frame of the datasets' episodes and fold (x - mean) / spread * scale into that merger's "
+        "linear_fc2. OUT (new or empty) is the whole model, changed in those layers only, with standardize.json "
+        "(the statistics).",
     )
     sm.add_argument("--model", required=True, help="model directory")
     sm.add_argument("--data", required=True, nargs="+", metavar="DIR", help="dataset folders with annotations.json")
@@ -195,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
             from training.standardize_merger import standardize_merger
 
             report = standardize_merger(args.model, args.data, args.out, episodes=args.episodes, scale=args.scale)
-            print(json.dumps({k: report[k] for k in ("tokens", "scale", "before")} | {"model": args.out}, indent=2))
+            before = {name: {"tokens": o["tokens"], **o["before"]} for name, o in report["outputs"].items()}
+            print(json.dumps({"scale": args.scale, "before": before, "model": args.out}, indent=2))
         elif args.command == "vision-warmup":
             from training.vision_warmup import WarmupConfig, run_warmup
 

@@ -86,21 +86,16 @@ def _arms(task: str) -> int:
     return int("left arm" in text) + 2 * int("right arm" in text)
 
 
-@torch.no_grad()
-def encode_episodes(visual: Any, processor: Any, root: str, limit: int | None, progress: str = "") -> list[dict]:
-    """Each episode's frame features (frames, tokens, width; fp16) with its class, task folder and arms."""
+def episode_frames(processor: Any, root: str, limit: int | None, progress: str = ""):
+    """Yield each episode's annotation record and its frames as the processor prepares them for the tower."""
     from PIL import Image
 
-    episodes = []
     records = load_annotation_records(Path(root) / "annotations.json")[:limit]
     for n, rec in enumerate(records):
         if not rec.images:
             continue
         if len(rec.images) > MAX_FRAMES:
             raise ValueError(f"{root}: an episode with {len(rec.images)} frames; expected at most {MAX_FRAMES}")
-        label = (rec.failure_type or "success") if rec.failed else "success"
-        if label not in CLASSES:
-            raise ValueError(f"{root}: failure type {label!r}; expected one of {', '.join(CLASSES[1:])}")
         frames = []
         for rel in rec.images:
             path = Path(root) / rel
@@ -108,20 +103,31 @@ def encode_episodes(visual: Any, processor: Any, root: str, limit: int | None, p
                 raise ValueError(f"{path}: no such frame; expected every image the annotations name")
             frames.append(Image.open(path).convert("RGB"))
         out = processor.image_processor(images=frames, return_tensors="pt")
-        merged = visual(out["pixel_values"], grid_thw=out["image_grid_thw"], return_dict=True).pooler_output
         if len({tuple(g) for g in out["image_grid_thw"].tolist()}) != 1:
             raise ValueError(f"{root}: frames of different sizes in one episode; expected one camera resolution")
+        yield rec, out
+        if progress and n % 250 == 0:
+            print(f"{progress}: {root} episode {n}/{len(records)}", flush=True)
+
+
+@torch.no_grad()
+def encode_episodes(visual: Any, processor: Any, root: str, limit: int | None, progress: str = "") -> list[dict]:
+    """Each episode's frame features (frames, tokens, width; fp16) with its class, task folder and arms."""
+    episodes = []
+    for rec, out in episode_frames(processor, root, limit, progress):
+        label = (rec.failure_type or "success") if rec.failed else "success"
+        if label not in CLASSES:
+            raise ValueError(f"{root}: failure type {label!r}; expected one of {', '.join(CLASSES[1:])}")
+        merged = visual(out["pixel_values"], grid_thw=out["image_grid_thw"], return_dict=True).pooler_output
         episodes.append(
             {
-                "feats": merged.view(len(frames), -1, merged.shape[-1]).half(),
+                "feats": merged.view(len(rec.images), -1, merged.shape[-1]).half(),
                 "label": CLASSES.index(label),
                 "family": _family(rec.images),
                 "arms": _arms(rec.task),
                 "images": rec.images[0].rsplit("/", 1)[0],
             }
         )
-        if progress and n % 250 == 0:
-            print(f"{progress}: {root} episode {n}/{len(records)}", flush=True)
     if not episodes:
         raise ValueError(f"{root}: no episodes with frames")
     return episodes
