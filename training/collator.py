@@ -5,6 +5,10 @@ model sees at inference. The answer is tokenised on its own and appended with th
 boundary between prompt and answer is exact (no BPE merge across it), and labels are -100 over the prompt and the
 images. The Qwen3-VL forward needs ``mm_token_type_ids`` whenever pixel values are passed; it is padded like the
 rest.
+
+With a ``VisionFeatureCache`` (training/vision_cache.py) no pixels are loaded: the prompt's image placeholders are
+expanded to each cached frame's token count, as the processor would from the pixels, and the batch carries the
+cached features (``image_embeds``, ``deepstack_embeds``) in place of ``pixel_values``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import torch
 from PIL import Image
 
 from training.data import Sample
+from training.vision_cache import VisionFeatureCache, expand_image_tokens
 
 IGNORE_INDEX = -100
 
@@ -33,8 +38,9 @@ def build_messages(images: Sequence[Any], prompt: str) -> list[dict]:
 class SFTCollator:
     """``collate(list[Sample]) -> dict of tensors`` for ``AutoModelForImageTextToText``."""
 
-    def __init__(self, processor: Any, max_length: int = 8192) -> None:
+    def __init__(self, processor: Any, max_length: int = 8192, cache: VisionFeatureCache | None = None) -> None:
         self.processor = processor
+        self.cache = cache
         self.tokenizer = processor.tokenizer
         self.max_length = max_length
         self.eos = self.tokenizer.eos_token or "<|im_end|>"
@@ -42,15 +48,36 @@ class SFTCollator:
         self.pad_id = pad if pad is not None else self.tokenizer.convert_tokens_to_ids("<|endoftext|>")
         self.truncated = 0
 
-    def encode(self, sample: Sample) -> dict[str, torch.Tensor]:
-        images = [Image.open(p).convert("RGB") for p in sample.images]
-        prompt = self.processor.apply_chat_template(
-            build_messages(images, sample.prompt),
-            tokenize=True,
-            add_generation_prompt=True,
-            return_dict=True,
-            return_tensors="pt",
+    def _prompt(self, sample: Sample) -> dict[str, torch.Tensor]:
+        """The prompt's ids with the frames' pixels, or with their cached features (see the module docstring)."""
+        if self.cache is None:
+            images = [Image.open(p).convert("RGB") for p in sample.images]
+            return self.processor.apply_chat_template(
+                build_messages(images, sample.prompt),
+                tokenize=True,
+                add_generation_prompt=True,
+                return_dict=True,
+                return_tensors="pt",
+            )
+        grids, tokens, deep = self.cache.lookup(sample.images)
+        text = self.processor.apply_chat_template(
+            build_messages(sample.images, sample.prompt), tokenize=False, add_generation_prompt=True
         )
+        counts = (grids.prod(-1) // self.processor.image_processor.merge_size**2).tolist()
+        text = expand_image_tokens(text, self.processor.image_token, counts)
+        ids = self.tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        if int((ids == self.processor.image_token_id).sum()) != tokens.shape[0]:
+            raise ValueError(f"{sample.images[0]}: the tokenizer split the image placeholders; expected one per token")
+        return {
+            "input_ids": ids,
+            "image_grid_thw": grids,
+            "image_embeds": tokens,
+            "deepstack_embeds": torch.stack(deep) if deep else tokens.new_zeros((0, *tokens.shape)),
+            "mm_token_type_ids": (ids == self.processor.image_token_id).long(),
+        }
+
+    def encode(self, sample: Sample) -> dict[str, torch.Tensor]:
+        prompt = self._prompt(sample)
         answer_ids = self.tokenizer(sample.answer + self.eos, add_special_tokens=False, return_tensors="pt")[
             "input_ids"
         ][0]
@@ -70,9 +97,11 @@ class SFTCollator:
             "input_ids": input_ids,
             "labels": labels,
             "attention_mask": torch.ones_like(input_ids),
-            "pixel_values": prompt["pixel_values"],
             "image_grid_thw": prompt["image_grid_thw"],
         }
+        for key in ("pixel_values", "image_embeds", "deepstack_embeds"):
+            if key in prompt:
+                out[key] = prompt[key]
         if "mm_token_type_ids" in prompt:
             mm = prompt["mm_token_type_ids"][0]
             out["mm_token_type_ids"] = torch.cat([mm, torch.zeros_like(answer_ids)])
@@ -93,9 +122,13 @@ class SFTCollator:
             "input_ids": pad("input_ids", self.pad_id),
             "labels": pad("labels", IGNORE_INDEX),
             "attention_mask": pad("attention_mask", 0),
-            "pixel_values": torch.cat([e["pixel_values"] for e in encoded]),
             "image_grid_thw": torch.cat([e["image_grid_thw"] for e in encoded]),
         }
+        if self.cache is None:
+            batch["pixel_values"] = torch.cat([e["pixel_values"] for e in encoded])
+        else:
+            batch["image_embeds"] = torch.cat([e["image_embeds"] for e in encoded])
+            batch["deepstack_embeds"] = torch.cat([e["deepstack_embeds"] for e in encoded], dim=1)
         if all("mm_token_type_ids" in e for e in encoded):
             batch["mm_token_type_ids"] = pad("mm_token_type_ids", 0)
         return batch

@@ -97,6 +97,10 @@ class TrainConfig:
     # Resume: "auto" picks the newest checkpoint in output_dir, a path picks that one, "" starts fresh.
     resume: str = ""
     dataloader_workers: int = 0
+    # Encode every frame once before training and feed the language model the cached features (training/
+    # vision_cache.py): needs freeze_vision=true and train_merger=false, so the features cannot change. Skips
+    # decoding and the tower on every step; costs frames x tokens x width x (1 + deepstack) x 2 bytes of memory.
+    vision_cache: bool = False
 
     def validate(self) -> TrainConfig:
         problems = []
@@ -124,6 +128,11 @@ class TrainConfig:
         if self.chat_template and self.chat_template not in CHAT_TEMPLATES and not Path(self.chat_template).is_file():
             problems.append(
                 f"chat_template {self.chat_template!r}: expected {sorted(CHAT_TEMPLATES)} or a .jinja file path"
+            )
+        if self.vision_cache and (not self.freeze_vision or self.train_merger):
+            problems.append(
+                "vision_cache needs freeze_vision=true and train_merger=false (cached features must not change), "
+                f"got freeze_vision={self.freeze_vision} train_merger={self.train_merger}"
             )
         if self.learning_rate <= 0:
             problems.append(f"learning_rate must be > 0, got {self.learning_rate}")

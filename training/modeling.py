@@ -79,8 +79,10 @@ def load_model(cfg: TrainConfig) -> Any:
         model = get_peft_model(model, lora)
     else:
         for name, param in model.named_parameters():
-            in_vision = ".visual." in f".{name}" and not any(m in name for m in MERGER_MODULES)
-            param.requires_grad = not (cfg.freeze_vision and in_vision)
+            in_vision = ".visual." in f".{name}"
+            in_merger = in_vision and any(m in name for m in MERGER_MODULES)
+            frozen = (cfg.freeze_vision and in_vision and not in_merger) or (in_merger and not cfg.train_merger)
+            param.requires_grad = not frozen
     return model
 
 

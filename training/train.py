@@ -25,6 +25,7 @@ from training.collator import SFTCollator
 from training.config import TrainConfig
 from training.data import load_samples, parse_source, split_by_episode
 from training.modeling import load_model, load_processor, trainable_summary
+from training.vision_cache import VisionFeatureCache, model_inputs
 
 STATE_FILE = "trainer_state.json"
 
@@ -74,7 +75,7 @@ def evaluate(model: Any, loader: DataLoader, accelerator: Any) -> float:
     total, count = 0.0, 0
     for batch in loader:
         tokens = (batch["labels"] != -100).sum()
-        loss = model(**batch).loss
+        loss = model(**model_inputs(batch)).loss
         total += float(accelerator.gather(loss.detach() * tokens).sum())
         count += int(accelerator.gather(tokens).sum())
     model.train()
@@ -135,7 +136,8 @@ def train(cfg: TrainConfig) -> TrainRun:
     heldout = heldout[: cfg.max_eval_samples]
     stats.train, stats.heldout = len(train_set), len(heldout)
     processor = load_processor(cfg)
-    collator = SFTCollator(processor, cfg.max_length)
+    cache = VisionFeatureCache() if cfg.vision_cache else None
+    collator = SFTCollator(processor, cfg.max_length, cache)
     if main:
         (out / "data_stats.json").write_text(json.dumps(stats.to_dict(), indent=2) + "\n")
 
@@ -156,6 +158,14 @@ def train(cfg: TrainConfig) -> TrainRun:
     kwargs = {"num_training_steps": total_steps} if cfg.lr_schedule == "cosine" else {}
     scheduler = make_schedule(optimizer, num_warmup_steps=warmup, **kwargs)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    if cache is not None:  # every frame through the frozen tower once, at the run's precision
+        cache.build(
+            accelerator.unwrap_model(model),
+            processor,
+            [*train_set, *heldout],
+            accelerator.autocast,
+            log=accelerator.print,
+        )
     eval_loader = None
     if heldout:
         eval_gen = torch.Generator().manual_seed(cfg.seed)
@@ -199,13 +209,14 @@ def train(cfg: TrainConfig) -> TrainRun:
                 subset,
                 batch_size=cfg.batch_size,
                 collate_fn=collator,
-                num_workers=cfg.dataloader_workers,
+                # The cache lives in this process; collating from it is only tokenising.
+                num_workers=0 if cache is not None else cfg.dataloader_workers,
                 generator=generator,
             )
         )
         for batch in loader:
             with accelerator.accumulate(model):
-                loss = model(**batch).loss
+                loss = model(**model_inputs(batch)).loss
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and cfg.max_grad_norm > 0:
                     accelerator.clip_grad_norm_(params, cfg.max_grad_norm)

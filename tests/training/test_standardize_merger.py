@@ -56,9 +56,7 @@ def test_outputs_are_standardised_and_only_the_last_merger_layers_change(tiny_mo
         assert torch.allclose(after[name], 2.0 * (before[name] - mean) / std, atol=1e-3)
     old, new = load_file(str(tiny_model_dir / "model.safetensors")), load_file(str(out / "model.safetensors"))
     changed = {k for k in old if not torch.equal(old[k], new[k])}
-    assert changed == {
-        f"model.visual.{name}.linear_fc2.{p}" for name in report["outputs"] for p in ("weight", "bias")
-    }
+    assert changed == {f"model.visual.{name}.linear_fc2.{p}" for name in report["outputs"] for p in ("weight", "bias")}
     assert (out / "tokenizer.json").is_file() and not out.with_name("std.partial").exists()
 
 

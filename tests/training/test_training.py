@@ -151,6 +151,9 @@ def test_lora_targets_language_model_and_trains_merger(tiny_model_dir, vqa_datas
     trainable_full = {n for n, p in full.named_parameters() if p.requires_grad}
     assert any(".visual.merger" in n for n in trainable_full) and not any(".visual.blocks" in n for n in trainable_full)
     assert any("language_model.layers.0.mlp" in n for n in trainable_full)
+    cfg.train_merger = False  # every merger frozen too, as with LoRA
+    frozen_mergers = {n for n, p in load_model(cfg).named_parameters() if p.requires_grad}
+    assert frozen_mergers == {n for n in trainable_full if ".visual." not in n}
 
 
 def _logits(model, batch):
