@@ -10,7 +10,8 @@ transformers' Qwen3-VL forward, with ``image_grid_thw`` for the 3-D positions. T
 inputs as without the cache (a test compares losses); what is skipped is JPEG decoding, resizing and the tower.
 
 Memory: frames x tokens per frame x width x (1 + deepstack layers) x 2 bytes in bf16; the tiny model's 67,500
-training frames take about 1 GB. It is meant for small towers; a 8B model's frames belong on a GPU uncached.
+training frames take about 1 GB. It is meant for small towers; an 8B model's frames (about 10 MB each) belong on
+a GPU, uncached.
 """
 
 from __future__ import annotations
