@@ -27,6 +27,9 @@ class Sample:
     images: list[Path]
     tag: str | None
     episode: str
+    # The episode's outcome as an index into training.failure_head.OUTCOMES (-100: unknown), for the auxiliary
+    # outcome head; set by failure_head.label_samples when the run uses it.
+    outcome: int = -100
 
 
 @dataclass
@@ -37,6 +40,8 @@ class DataStats:
     skipped_missing_images: int = 0
     skipped_malformed: int = 0
     per_tag: Counter = field(default_factory=Counter)
+    # Samples per episode outcome, when the auxiliary outcome head is on (training/failure_head.py).
+    outcomes: dict[str, int] = field(default_factory=dict)
     train: int = 0
     heldout: int = 0
 

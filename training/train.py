@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Subset
 from training.collator import SFTCollator
 from training.config import TrainConfig
 from training.data import load_samples, parse_source, split_by_episode
+from training.failure_head import FailureHead, FinalHiddenState, final_norm, label_samples
 from training.modeling import load_model, load_processor, trainable_summary
 from training.vision_cache import VisionFeatureCache, model_inputs
 
@@ -68,18 +69,44 @@ class MetricsLog:
         print(json.dumps({"step": step, **{k: round(v, 6) for k, v in values.items()}}), file=sys.stderr, flush=True)
 
 
+class OutcomeLoss:
+    """The auxiliary outcome head (training/failure_head.py) reading the model's final hidden states."""
+
+    def __init__(self, head: Any, model: Any, weight: float) -> None:
+        self.head, self.weight = head, weight
+        self.hidden = FinalHiddenState(final_norm(model))
+
+    def __call__(self, batch: dict[str, Any], outcome: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+        """After the model's forward on ``batch``: (head loss, rows right, rows labelled)."""
+        return self.head(self.hidden.value, batch["labels"], outcome)
+
+
+def forward(model: Any, batch: dict[str, Any], outcome_loss: OutcomeLoss | None) -> tuple[torch.Tensor, ...]:
+    """(answer loss, head loss, rows right, rows labelled); the head terms are 0 without the head."""
+    outcome = batch.pop("outcome", None)
+    answer_loss = model(**model_inputs(batch)).loss
+    if outcome_loss is None:
+        return answer_loss, answer_loss.new_zeros(()), 0, 0
+    return answer_loss, *outcome_loss(batch, outcome)
+
+
 @torch.no_grad()
-def evaluate(model: Any, loader: DataLoader, accelerator: Any) -> float:
-    """Mean loss over the held-out answers (tokens weighted equally)."""
+def evaluate(model: Any, loader: DataLoader, accelerator: Any, outcome_loss: OutcomeLoss | None) -> dict[str, float]:
+    """Mean loss over the held-out answers (tokens weighted equally), and the outcome head's accuracy if any."""
     model.eval()
-    total, count = 0.0, 0
+    total, count, right, known = 0.0, 0, 0, 0
     for batch in loader:
         tokens = (batch["labels"] != -100).sum()
-        loss = model(**model_inputs(batch)).loss
+        loss, _, batch_right, batch_known = forward(model, batch, outcome_loss)
         total += float(accelerator.gather(loss.detach() * tokens).sum())
         count += int(accelerator.gather(tokens).sum())
+        right += batch_right
+        known += batch_known
     model.train()
-    return total / max(1, count)
+    metrics = {"eval_loss": total / max(1, count)}
+    if outcome_loss is not None and known:
+        metrics["eval_head_accuracy"] = right / known
+    return metrics
 
 
 @dataclass
@@ -135,9 +162,12 @@ def train(cfg: TrainConfig) -> TrainRun:
     train_set, heldout = split_by_episode(samples, cfg.eval_fraction, cfg.split_seed)
     heldout = heldout[: cfg.max_eval_samples]
     stats.train, stats.heldout = len(train_set), len(heldout)
+    with_head = cfg.failure_head_weight > 0
+    if with_head:
+        stats.outcomes = label_samples(samples)
     processor = load_processor(cfg)
     cache = VisionFeatureCache() if cfg.vision_cache else None
-    collator = SFTCollator(processor, cfg.max_length, cache)
+    collator = SFTCollator(processor, cfg.max_length, cache, with_outcome=with_head)
     if main:
         (out / "data_stats.json").write_text(json.dumps(stats.to_dict(), indent=2) + "\n")
 
@@ -150,6 +180,10 @@ def train(cfg: TrainConfig) -> TrainRun:
     steps_per_epoch = max(1, math.ceil(batches_per_epoch / cfg.grad_accum))
     total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
     params = [p for p in model.parameters() if p.requires_grad]
+    # The auxiliary outcome head trains with the model and is not exported (training/failure_head.py).
+    head = FailureHead(model.config.get_text_config().hidden_size) if with_head else None
+    if head is not None:
+        params += list(head.parameters())
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     warmup = int(cfg.warmup_ratio * total_steps)
     make_schedule = (
@@ -157,7 +191,12 @@ def train(cfg: TrainConfig) -> TrainRun:
     )
     kwargs = {"num_training_steps": total_steps} if cfg.lr_schedule == "cosine" else {}
     scheduler = make_schedule(optimizer, num_warmup_steps=warmup, **kwargs)
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    if head is None:
+        model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+        outcome_loss = None
+    else:
+        model, head, optimizer, scheduler = accelerator.prepare(model, head, optimizer, scheduler)
+        outcome_loss = OutcomeLoss(head, model, cfg.failure_head_weight)
     if cache is not None:  # every frame through the frozen tower once, at the run's precision
         cache.build(
             accelerator.unwrap_model(model),
@@ -196,7 +235,8 @@ def train(cfg: TrainConfig) -> TrainRun:
         accelerator.wait_for_everyone()
 
     # 5. The loop. Each epoch draws its own order from (seed, epoch), so a resumed run sees the same batches.
-    window_loss, window_batches, started = 0.0, 0, time.time()
+    window_loss, window_head, window_right, window_known, window_batches = 0.0, 0.0, 0, 0, 0
+    started = time.time()
     while step < total_steps:
         order = list(range(len(train_set)))
         random.Random(cfg.seed * 1000 + epoch).shuffle(order)
@@ -216,8 +256,8 @@ def train(cfg: TrainConfig) -> TrainRun:
         )
         for batch in loader:
             with accelerator.accumulate(model):
-                loss = model(**model_inputs(batch)).loss
-                accelerator.backward(loss)
+                loss, head_loss, right, known = forward(model, batch, outcome_loss)
+                accelerator.backward(loss + cfg.failure_head_weight * head_loss if head is not None else loss)
                 if accelerator.sync_gradients and cfg.max_grad_norm > 0:
                     accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
                 optimizer.step()
@@ -225,22 +265,29 @@ def train(cfg: TrainConfig) -> TrainRun:
                 optimizer.zero_grad()
             batches_done += 1
             window_loss += float(loss.detach())
+            window_head += float(head_loss.detach())
+            window_right, window_known = window_right + right, window_known + known
             window_batches += 1
             if not accelerator.sync_gradients:
                 continue
             step += 1
             if step % cfg.log_every == 0 or step == total_steps:
                 elapsed = time.time() - started
+                head_metrics = {}
+                if head is not None:  # the answer loss stays "loss", comparable with runs without the head
+                    head_metrics["head_loss"] = window_head / window_batches
+                    head_metrics["head_accuracy"] = window_right / max(1, window_known)
                 log.write(
                     step,
                     loss=window_loss / window_batches,
+                    **head_metrics,
                     lr=scheduler.get_last_lr()[0],
                     epoch=epoch + batches_done / max(1, batches_per_epoch),
                     seconds=elapsed,
                 )
-                window_loss, window_batches = 0.0, 0
+                window_loss, window_head, window_right, window_known, window_batches = 0.0, 0.0, 0, 0, 0
             if eval_loader is not None and cfg.eval_every and step % cfg.eval_every == 0:
-                log.write(step, eval_loss=evaluate(model, eval_loader, accelerator))
+                log.write(step, **evaluate(model, eval_loader, accelerator, outcome_loss))
             if cfg.save_every and step % cfg.save_every == 0 and step < total_steps:
                 save_checkpoint()
             if step >= total_steps:
@@ -252,7 +299,7 @@ def train(cfg: TrainConfig) -> TrainRun:
 
     # 6. Final evaluation and export: the adapter (LoRA) or the model (full), with the processor beside it.
     if eval_loader is not None:
-        log.write(step, eval_loss=evaluate(model, eval_loader, accelerator))
+        log.write(step, **evaluate(model, eval_loader, accelerator, outcome_loss))
     save_checkpoint()
     final = out / "final"
     accelerator.wait_for_everyone()
