@@ -17,6 +17,7 @@ the head (label -100).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -29,8 +30,14 @@ OUTCOMES: tuple[str, ...] = ("success", *FAILURE_TYPES)
 NO_LABEL = -100
 
 
+def frames_folder(sample: Any) -> str:
+    """The episode as a place on disk: the folder of its first resolved frame. ``Sample.episode`` is relative to
+    its dataset root, so two generated datasets both hold an ``.../episode_0_cam_high`` of different episodes."""
+    return str(Path(sample.images[0]).parent) if sample.images else sample.episode
+
+
 def episode_outcomes(samples: Iterable[Any]) -> dict[str, int]:
-    """Episode key -> index into OUTCOMES, read from the episode's CoT answers. Episodes whose CoT answers
+    """Episode (``frames_folder``) -> index into OUTCOMES, read from its CoT answers. Episodes whose CoT answers
     disagree, or name no known outcome, are left out (their questions then carry no head label)."""
     seen: dict[str, set[int]] = {}
     for s in samples:
@@ -43,7 +50,7 @@ def episode_outcomes(samples: Iterable[Any]) -> dict[str, int]:
             label = 1 + FAILURE_TYPES.index(parsed.failure_type)
         else:
             continue
-        seen.setdefault(s.episode, set()).add(label)
+        seen.setdefault(frames_folder(s), set()).add(label)
     return {ep: labels.pop() for ep, labels in seen.items() if len(labels) == 1}
 
 
@@ -53,7 +60,7 @@ def label_samples(samples: Iterable[Any]) -> dict[str, int]:
     outcomes = episode_outcomes(samples)
     counts = dict.fromkeys([*OUTCOMES, "unlabelled"], 0)
     for s in samples:
-        s.outcome = outcomes.get(s.episode, NO_LABEL)
+        s.outcome = outcomes.get(frames_folder(s), NO_LABEL)
         counts[OUTCOMES[s.outcome] if s.outcome != NO_LABEL else "unlabelled"] += 1
     return counts
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,8 +40,9 @@ def _cot(failure_type: str | None) -> str:
     )
 
 
-def _sample(episode: str, tag: str, answer: str) -> Sample:
-    return Sample(prompt="p", answer=answer, images=[], tag=tag, episode=episode)
+def _sample(episode: str, tag: str, answer: str, root: str = "/data") -> Sample:
+    images = [Path(root) / episode / "0.jpg"]
+    return Sample(prompt="p", answer=answer, images=images, tag=tag, episode=episode)
 
 
 def test_outcomes_are_read_from_each_episodes_cot_answers():
@@ -56,13 +58,20 @@ def test_outcomes_are_read_from_each_episodes_cot_answers():
         _sample("garbled", TAG_COT_AVOIDANCE, "no answer block at all"),
     ]
     assert episode_outcomes(samples) == {
-        "ok": 0,
-        "pose": OUTCOMES.index("gripper 6d-pose"),
-        "hand": OUTCOMES.index("human intervention"),
+        "/data/ok": 0,
+        "/data/pose": OUTCOMES.index("gripper 6d-pose"),
+        "/data/hand": OUTCOMES.index("human intervention"),
     }
     counts = label_samples(samples)
     assert [s.outcome for s in samples] == [0, 0, 2, 2, 4, NO_LABEL, NO_LABEL, NO_LABEL, NO_LABEL]
     assert counts["success"] == 2 and counts["gripper 6d-pose"] == 2 and counts["unlabelled"] == 4
+    # Two generated datasets name their episodes alike (same relative folder); they are different episodes.
+    twins = [
+        _sample("annotated_data/t/frames/episode_0_cam_high", TAG_COT_AVOIDANCE, _cot(None), root="/a"),
+        _sample("annotated_data/t/frames/episode_0_cam_high", TAG_COT_AVOIDANCE, _cot("task planning"), root="/b"),
+    ]
+    label_samples(twins)
+    assert [s.outcome for s in twins] == [0, OUTCOMES.index("task planning")]
 
 
 def test_head_reads_the_last_prompt_token_and_ignores_unlabelled_rows():
