@@ -107,6 +107,9 @@ class TrainConfig:
     # gives every question the visual signal that the failure-type questions alone carry; the head is dropped at
     # export. 0 = off.
     failure_head_weight: float = 0.0
+    # Where the head reads: the output of this decoder layer (0-based), or -1 for the final norm. A middle layer
+    # lets every answer token read what the head taught that position (training/failure_head.py, read_module).
+    failure_head_layer: int = -1
 
     def validate(self) -> TrainConfig:
         problems = []
@@ -142,6 +145,10 @@ class TrainConfig:
             )
         if self.failure_head_weight < 0:
             problems.append(f"failure_head_weight must be >= 0, got {self.failure_head_weight}")
+        if self.failure_head_layer < -1:
+            problems.append(
+                f"failure_head_layer must be -1 (the final norm) or a layer index >= 0, got {self.failure_head_layer}"
+            )
         if self.learning_rate <= 0:
             problems.append(f"learning_rate must be > 0, got {self.learning_rate}")
         if problems:

@@ -5,9 +5,10 @@ classifier on them names 80.70% of the bench's failure types, against 57.31% bli
 failure-type questions alone learns to read them (62.57% after 48,000 such questions), but mixed into the full VQA
 set, where they are a quarter of the questions, that reading is lost again. The failure type of an episode is
 known for every question asked about it, so each one can carry that signal: a linear head on the language model's
-final hidden state at the last prompt token (the position from which the answer starts, which has attended over
-every frame) predicts the outcome, and its cross-entropy is added to the answer loss with weight
-``failure_head_weight``. The head is thrown away at export: the saved model is the plain architecture.
+hidden state at the last prompt token (the position from which the answer starts, which has attended over every
+frame), after decoder layer ``failure_head_layer`` (-1: the final norm), predicts the outcome, and its
+cross-entropy is added to the answer loss with weight ``failure_head_weight``. The head is thrown away at export:
+the saved model is the plain architecture.
 
 Labels come from the data itself, so any source works (official, synthetic, corrections): an episode's outcome is
 read from its chain-of-thought answers (success, or the named failure type); episodes without one are ignored by
@@ -72,8 +73,8 @@ def last_prompt_positions(labels: torch.Tensor) -> torch.Tensor:
     return (first - 1).clamp(min=0)
 
 
-class FinalHiddenState:
-    """Keeps the output of a module (the language model's final norm) from the latest forward, with its graph."""
+class HiddenState:
+    """Keeps the output of a module (a decoder layer, or the final norm) from the latest forward, with its graph."""
 
     def __init__(self, module: nn.Module) -> None:
         self.value: torch.Tensor | None = None
@@ -86,19 +87,27 @@ class FinalHiddenState:
         self.handle.remove()
 
 
-def final_norm(model: Any) -> nn.Module:
-    """The language model's final RMS norm, whatever wraps the model (peft, DDP, accelerate)."""
+def read_module(model: Any, layer: int) -> nn.Module:
+    """Where the head reads: the output of decoder layer ``layer`` (0-based), or the final norm for -1, found by
+    name whatever wraps the model (peft, DDP, accelerate).
+
+    Why a middle layer: later positions read an earlier position only through attention over the outputs of the
+    layers below the one attending, so what the last layer computes at the last prompt token reaches no answer
+    token. What layer k computes there, layers k+1.. of every answer token can read."""
+    suffix = "language_model.norm" if layer < 0 else f"language_model.layers.{layer}"
     for name, module in model.named_modules():
-        if name.endswith("language_model.norm"):
+        if name.endswith(suffix):
             return module
-    raise ValueError("no language_model.norm module; expected a Qwen3-VL-family model")
+    raise ValueError(f"failure_head_layer {layer}: no module *{suffix}; expected a decoder layer of the language model")
 
 
 class FailureHead(nn.Module):
-    """hidden state at the last prompt token -> logits over OUTCOMES."""
+    """hidden state at the last prompt token -> RMS norm -> logits over OUTCOMES (the norm because a decoder
+    layer's output is not normalised, unlike the final norm's)."""
 
     def __init__(self, hidden_size: int) -> None:
         super().__init__()
+        self.norm = nn.RMSNorm(hidden_size, eps=1e-6)
         self.linear = nn.Linear(hidden_size, len(OUTCOMES))
 
     def forward(
@@ -108,7 +117,7 @@ class FailureHead(nn.Module):
         graph when no row is labelled, so every process of a distributed run takes the same backward."""
         rows = torch.arange(hidden.shape[0], device=hidden.device)
         picked = hidden[rows, last_prompt_positions(labels).to(hidden.device)]
-        logits = self.linear(picked.to(self.linear.weight.dtype))
+        logits = self.linear(self.norm(picked.to(self.linear.weight.dtype)))
         outcome = outcome.to(logits.device)
         known = outcome != NO_LABEL
         if not bool(known.any()):

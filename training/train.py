@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Subset
 from training.collator import SFTCollator
 from training.config import TrainConfig
 from training.data import load_samples, parse_source, split_by_episode
-from training.failure_head import FailureHead, FinalHiddenState, final_norm, label_samples
+from training.failure_head import FailureHead, HiddenState, label_samples, read_module
 from training.modeling import load_model, load_processor, trainable_summary
 from training.vision_cache import VisionFeatureCache, model_inputs
 
@@ -72,9 +72,9 @@ class MetricsLog:
 class OutcomeLoss:
     """The auxiliary outcome head (training/failure_head.py) reading the model's final hidden states."""
 
-    def __init__(self, head: Any, model: Any, weight: float) -> None:
-        self.head, self.weight = head, weight
-        self.hidden = FinalHiddenState(final_norm(model))
+    def __init__(self, head: Any, model: Any, layer: int) -> None:
+        self.head = head
+        self.hidden = HiddenState(read_module(model, layer))
 
     def __call__(self, batch: dict[str, Any], outcome: torch.Tensor) -> tuple[torch.Tensor, int, int]:
         """After the model's forward on ``batch``: (head loss, rows right, rows labelled)."""
@@ -141,6 +141,15 @@ def train(cfg: TrainConfig) -> TrainRun:
         path = parse_source(spec)[0]
         if not Path(path).is_file():
             raise FileNotFoundError(f"train file {path!r}: expected a ShareGPT VQA JSON file")
+    if cfg.failure_head_weight > 0 and cfg.failure_head_layer >= 0:
+        from transformers import AutoConfig
+
+        layers = AutoConfig.from_pretrained(cfg.model).get_text_config().num_hidden_layers
+        if cfg.failure_head_layer >= layers:
+            raise ValueError(
+                f"failure_head_layer {cfg.failure_head_layer}: the model has {layers} decoder layers; "
+                f"expected -1 (the final norm) or 0..{layers - 1}"
+            )
     out = Path(cfg.output_dir)
     # Autocast: bf16/fp16 on a GPU (weights already in that dtype), and "bf16-mixed" everywhere (fp32 weights).
     if cfg.dtype == "bf16-mixed":
@@ -196,7 +205,7 @@ def train(cfg: TrainConfig) -> TrainRun:
         outcome_loss = None
     else:
         model, head, optimizer, scheduler = accelerator.prepare(model, head, optimizer, scheduler)
-        outcome_loss = OutcomeLoss(head, model, cfg.failure_head_weight)
+        outcome_loss = OutcomeLoss(head, model, cfg.failure_head_layer)
     if cache is not None:  # every frame through the frozen tower once, at the run's precision
         cache.build(
             accelerator.unwrap_model(model),

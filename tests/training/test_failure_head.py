@@ -131,8 +131,9 @@ def _metrics(run_dir) -> list[dict]:
 
 
 def test_outcome_head_learns_the_frames_outcome_and_is_not_exported(tiny_model_dir, tmp_path):
+    """Read after the first of the two decoder layers (through a hook, under gradient checkpointing)."""
     data = _colour_episodes(tmp_path / "data", 48)
-    run = train(_config(tiny_model_dir, data, tmp_path / "run"))
+    run = train(_config(tiny_model_dir, data, tmp_path / "run", failure_head_layer=0))
     metrics = _metrics(tmp_path / "run")
     stats = json.loads((tmp_path / "run" / "data_stats.json").read_text())
     assert stats["outcomes"]["success"] == 32 and stats["outcomes"]["unlabelled"] == 0
@@ -161,6 +162,14 @@ def test_a_run_with_the_head_resumes_from_its_checkpoint(tiny_model_dir, tmp_pat
         assert torch.allclose(p, a[name], atol=1e-6), name  # the head's state was restored with the model's
 
 
-def test_negative_head_weight_is_refused():
+def test_bad_head_settings_are_refused_before_anything_is_written(tiny_model_dir, tmp_path):
     with pytest.raises(ValueError, match="failure_head_weight must be >= 0"):
         TrainConfig(train_files=["a.json"], model="/m", failure_head_weight=-1).validate()
+    with pytest.raises(ValueError, match="failure_head_layer must be -1"):
+        TrainConfig(train_files=["a.json"], model="/m", failure_head_layer=-2).validate()
+    data = _colour_episodes(tmp_path / "data", 3)
+    with pytest.raises(
+        ValueError, match=r"failure_head_layer 2: the model has 2 decoder layers; expected -1 .* or 0\.\.1"
+    ):
+        train(_config(tiny_model_dir, data, tmp_path / "run", failure_head_layer=2))
+    assert not (tmp_path / "run").exists()
