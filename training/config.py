@@ -101,8 +101,8 @@ class TrainConfig:
     # vision_cache.py): needs freeze_vision=true and train_merger=false, so the features cannot change. Skips
     # decoding and the tower on every step; costs frames x tokens x width x (1 + deepstack) x 2 bytes of memory.
     vision_cache: bool = False
-    # Auxiliary outcome head (training/failure_head.py): a linear head on the language model's final hidden state
-    # at the last prompt token predicts the episode's outcome (success or one of the 4 failure types, read from the
+    # Auxiliary outcome head (training/failure_head.py): a linear head on the language model's hidden state at the
+    # last prompt token (see failure_head_layer) predicts the episode's outcome (success or one of the 4 failure types, read from the
     # episode's CoT answers) at every question, and its loss, times this weight, is added to the answer loss. It
     # gives every question the visual signal that the failure-type questions alone carry; the head is dropped at
     # export. 0 = off.

@@ -70,7 +70,7 @@ class MetricsLog:
 
 
 class OutcomeLoss:
-    """The auxiliary outcome head (training/failure_head.py) reading the model's final hidden states."""
+    """The auxiliary outcome head (training/failure_head.py), reading a decoder layer's or the final norm's output."""
 
     def __init__(self, head: Any, model: Any, layer: int) -> None:
         self.head = head
@@ -100,8 +100,9 @@ def evaluate(model: Any, loader: DataLoader, accelerator: Any, outcome_loss: Out
         loss, _, batch_right, batch_known = forward(model, batch, outcome_loss)
         total += float(accelerator.gather(loss.detach() * tokens).sum())
         count += int(accelerator.gather(tokens).sum())
-        right += batch_right
-        known += batch_known
+        # Every process's rows count (a distributed run splits the held-out batches).
+        counts = accelerator.gather(torch.tensor([batch_right, batch_known], device=accelerator.device)).view(-1, 2)
+        right, known = right + int(counts[:, 0].sum()), known + int(counts[:, 1].sum())
     model.train()
     metrics = {"eval_loss": total / max(1, count)}
     if outcome_loss is not None and known:
