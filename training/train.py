@@ -27,6 +27,7 @@ from training.data import load_samples, parse_source, split_by_episode
 from training.failure_head import FailureHead, HiddenState, label_samples, read_module
 from training.modeling import load_model, load_processor, trainable_summary
 from training.vision_cache import VisionFeatureCache, model_inputs
+from vifailback_demo.errors import DatasetError
 
 STATE_FILE = "trainer_state.json"
 
@@ -175,6 +176,11 @@ def train(cfg: TrainConfig) -> TrainRun:
     with_head = cfg.failure_head_weight > 0
     if with_head:
         stats.outcomes = label_samples(samples)
+        if stats.outcomes["unlabelled"] == len(samples):
+            raise DatasetError(
+                "failure_head_weight: no episode has a CoT answer naming its outcome; expected records tagged "
+                "cot_avoidance_code_qa or cot_correction_code_qa in train_files"
+            )
     processor = load_processor(cfg)
     cache = VisionFeatureCache() if cfg.vision_cache else None
     collator = SFTCollator(processor, cfg.max_length, cache, with_outcome=with_head)
@@ -267,7 +273,7 @@ def train(cfg: TrainConfig) -> TrainRun:
         for batch in loader:
             with accelerator.accumulate(model):
                 loss, head_loss, right, known = forward(model, batch, outcome_loss)
-                accelerator.backward(loss + cfg.failure_head_weight * head_loss if head is not None else loss)
+                accelerator.backward(loss + cfg.failure_head_weight * head_loss)  # head_loss is 0 without the head
                 if accelerator.sync_gradients and cfg.max_grad_norm > 0:
                     accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
                 optimizer.step()
@@ -310,6 +316,8 @@ def train(cfg: TrainConfig) -> TrainRun:
     # 6. Final evaluation and export: the adapter (LoRA) or the model (full), with the processor beside it.
     if eval_loader is not None:
         log.write(step, **evaluate(model, eval_loader, accelerator, outcome_loss))
+    if outcome_loss is not None:
+        outcome_loss.hidden.remove()  # the returned model keeps no hook
     save_checkpoint()
     final = out / "final"
     accelerator.wait_for_everyone()

@@ -25,6 +25,7 @@ from training.train import train
 from vifailback_demo.core.answer import format_cot_answer
 from vifailback_demo.core.dataset import VQARecord, write_vqa_records
 from vifailback_demo.core.prompts import TAG_COT_AVOIDANCE, TAG_COT_CORRECTION, TAG_FAILURE_DETECTION, cot_prompt
+from vifailback_demo.errors import DatasetError
 from vifailback_demo.imageio import write_image_rgb
 
 TASK = "Use the right arm to place the orange block into the bowl."
@@ -97,7 +98,7 @@ def test_head_reads_the_last_prompt_token_and_ignores_unlabelled_rows():
 COLOURS = {None: (200, 40, 40), "gripper state": (40, 200, 40), "task planning": (40, 40, 200)}
 
 
-def _colour_episodes(root, episodes: int) -> str:
+def _colour_episodes(root, episodes: int, cot: bool = True) -> str:
     """Each episode: one noisy frame whose colour is its outcome, a CoT question and a detection question. The
     prompts are the same for every episode: only the frame tells the outcome apart."""
     rng = np.random.default_rng(3)
@@ -107,7 +108,8 @@ def _colour_episodes(root, episodes: int) -> str:
         rel = f"annotated_data/t/frames/episode_{ep}_cam_high/0.jpg"
         frame = np.clip(np.array(COLOURS[failure]) + rng.integers(-25, 25, (64, 64, 3)), 0, 255).astype(np.uint8)
         write_image_rgb(root / rel, frame)
-        records.append(VQARecord.build(cot_prompt(TASK), _cot(failure), [rel], TAG_COT_AVOIDANCE))
+        if cot:
+            records.append(VQARecord.build(cot_prompt(TASK), _cot(failure), [rel], TAG_COT_AVOIDANCE))
         records.append(VQARecord.build("Did it fail?", "Yes.", [rel], "failure_reason_qa"))
     path = root / "VQA" / "train.json"
     write_vqa_records(path, records)
@@ -173,3 +175,7 @@ def test_bad_head_settings_are_refused_before_anything_is_written(tiny_model_dir
     ):
         train(_config(tiny_model_dir, data, tmp_path / "run", failure_head_layer=2))
     assert not (tmp_path / "run").exists()
+    # Data without CoT answers gives the head nothing to learn: a one-line error, not a silent run.
+    lite_only = _colour_episodes(tmp_path / "lite", 3, cot=False)
+    with pytest.raises(DatasetError, match="no episode has a CoT answer naming its outcome"):
+        train(_config(tiny_model_dir, lite_only, tmp_path / "lite-run"))
