@@ -23,13 +23,16 @@ def rate(hits: int, n: int) -> float | None:
     return round(100.0 * hits / n, 2) if n else None
 
 
+def symbol_signature(symbols) -> tuple:
+    """What the symbols metric compares, hashable: the multiset of symbol types and of arrow colour lists."""
+    kinds = Counter(s.kind for s in symbols)
+    colours = Counter(s.colors for s in symbols if isinstance(s, StraightArrow))
+    return tuple(sorted(kinds.items())), tuple(sorted(colours.items()))
+
+
 def _types_and_colours(pred: list, ref: list) -> bool:
     """Same multiset of symbol types and same multiset of arrow colour lists (colour order included)."""
-    kinds = Counter(s.kind for s in pred) == Counter(s.kind for s in ref)
-    colours = Counter(s.colors for s in pred if isinstance(s, StraightArrow)) == Counter(
-        s.colors for s in ref if isinstance(s, StraightArrow)
-    )
-    return kinds and colours
+    return symbol_signature(pred) == symbol_signature(ref)
 
 
 def cot_diagnostics(samples: Iterable[dict[str, Any]]) -> dict[str, Any]:

@@ -6,7 +6,10 @@ number of frames alone give away. These predictors learn the most common answer 
   comes in adds frames; a failure cuts the later stages);
 - keyframe from (task, template, failure type, number of images), given the *reference* failure type (the task,
   avoidance or correction, decides which keyframe is asked for): the keyframe
-  a model could name once it has the type right, without finding it in the frames.
+  a model could name once it has the type right, without finding it in the frames;
+- the symbols (their types and arrow colour lists, what the symbols metric compares) from the same key, given the
+  reference failure type: how far the type alone goes. An arrow's colours name the axes of the needed motion,
+  largest first, so beyond this rate a model has to read positions in the frames.
 A key never seen in training backs off to a shorter key, then to the overall most common answer. The task
 template is the task sentence without colour words, so "the purple block" and "the orange block" share one.
 """
@@ -19,7 +22,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eval.cot_diagnostics import rate
+from eval.cot_diagnostics import rate, symbol_signature
 from eval.tasks import COT_TAGS
 from vifailback_demo.core.answer import parse_answer
 from vifailback_demo.core.dataset import VQARecord
@@ -39,6 +42,7 @@ class Case:
     n_images: int
     failure_type: str
     keyframe: int | None
+    symbols: tuple = ()  # symbol_signature of the reference's symbols
 
 
 def task_template(prompt: str) -> str:
@@ -55,7 +59,16 @@ def cases(records: Iterable[VQARecord]) -> list[Case]:
             continue
         ref = parse_answer(r.response)
         if ref.success is False and ref.failure_type:
-            out.append(Case(r.tag, task_template(r.prompt), len(r.images), ref.failure_type, ref.keyframe))
+            out.append(
+                Case(
+                    r.tag,
+                    task_template(r.prompt),
+                    len(r.images),
+                    ref.failure_type,
+                    ref.keyframe,
+                    symbol_signature(ref.symbols),
+                )
+            )
     return out
 
 
@@ -85,9 +98,11 @@ def blind_baselines(train: Iterable[VQARecord], bench: Iterable[VQARecord]) -> d
     frames = _ModeTable(
         ((c.tag, c.template, c.failure_type, c.n_images), c.keyframe) for c in seen if c.keyframe is not None
     )
-    type_hits = kf_exact = kf_near = kf_n = 0
+    symbols = _ModeTable(((c.tag, c.template, c.failure_type, c.n_images), c.symbols) for c in seen)
+    type_hits = kf_exact = kf_near = kf_n = symbol_hits = 0
     for c in test:
         type_hits += types.predict((c.template, c.n_images)) == c.failure_type
+        symbol_hits += symbols.predict((c.tag, c.template, c.failure_type, c.n_images)) == c.symbols
         if c.keyframe is None:
             continue
         kf_n += 1
@@ -100,4 +115,5 @@ def blind_baselines(train: Iterable[VQARecord], bench: Iterable[VQARecord]) -> d
         "failure_type_from_task_and_image_count": rate(type_hits, len(test)),
         "keyframe_exact_given_reference_type": rate(kf_exact, kf_n),
         "keyframe_within_1_given_reference_type": rate(kf_near, kf_n),
+        "symbol_types_and_colours_given_reference_type": rate(symbol_hits, len(test)),
     }

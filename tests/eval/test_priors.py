@@ -11,6 +11,7 @@ from eval.priors import blind_baselines, task_template
 from vifailback_demo.core.answer import format_cot_answer
 from vifailback_demo.core.dataset import VQARecord, write_vqa_records
 from vifailback_demo.core.prompts import TAG_COT_AVOIDANCE, TAG_COT_CORRECTION, TAG_FAILURE_DETECTION, cot_prompt
+from vifailback_demo.core.symbols import GripperState, StraightArrow
 
 BOWL = "Use the right arm to place the {} block into the bowl."
 LID = "Use the left arm to put the lid on the pot."
@@ -59,6 +60,26 @@ def test_modes_per_key_with_back_off_and_tag_specific_keyframes():
     assert b["failure_type_from_task_and_image_count"] == round(100 * 5 / 6, 2)
     assert b["keyframe_exact_given_reference_type"] == round(100 * 4 / 6, 2)
     assert b["keyframe_within_1_given_reference_type"] == round(100 * 5 / 6, 2)
+
+
+def test_symbols_given_the_type_compare_types_and_arrow_colour_order():
+    def with_symbols(symbols, ftype="gripper 6d-pose"):
+        answer = format_cot_answer(success=False, keyframe=3, failure_type=ftype, low_level="Move.", symbols=symbols)
+        images = [f"annotated_data/t/frames/episode_0_cam_high/{i}.jpg" for i in range(12)]
+        return VQARecord.build(cot_prompt(BOWL.format("red")), answer, images, TAG_COT_AVOIDANCE)
+
+    red_green = [StraightArrow((10, 10), (40, 10), ("red", "green"))]
+    green_red = [StraightArrow((10, 10), (40, 10), ("green", "red"))]
+    train = [with_symbols(red_green), with_symbols(red_green), with_symbols(green_red)]
+    train.append(with_symbols([GripperState((5, 5), "OFF")], ftype="gripper state"))
+    bench = [
+        with_symbols([StraightArrow((90, 50), (60, 20), ("red", "green"))]),  # same types and colours: a hit
+        with_symbols(green_red),  # colour order differs from the mode: a miss
+        with_symbols([*red_green, GripperState((5, 5), "ON")]),  # an extra symbol: a miss
+        with_symbols([GripperState((50, 50), "ON")], ftype="gripper state"),  # per type: a hit
+    ]
+    b = blind_baselines(train, bench)
+    assert b["symbol_types_and_colours_given_reference_type"] == 50.0
 
 
 def test_no_training_cases_is_an_error():
