@@ -7,6 +7,9 @@ number of frames alone give away. These predictors learn the most common answer 
 - keyframe from (task, template, failure type, number of images), given the *reference* failure type (the task,
   avoidance or correction, decides which keyframe is asked for): the keyframe
   a model could name once it has the type right, without finding it in the frames;
+- failure type from (task, template, number of images, *reference* keyframe): the official chain of thought names
+  the keyframe before the failure type, so under teacher forcing this is how much of the type a model can take
+  from the keyframe it has just written instead of from the frames;
 - the symbols (their types and arrow colour lists, what the symbols metric compares) from the same key, given the
   reference failure type: how far the type alone goes. An arrow's colours name the axes of the needed motion,
   largest first, so beyond this rate a model has to read positions in the frames.
@@ -98,10 +101,12 @@ def blind_baselines(train: Iterable[VQARecord], bench: Iterable[VQARecord]) -> d
     frames = _ModeTable(
         ((c.tag, c.template, c.failure_type, c.n_images), c.keyframe) for c in seen if c.keyframe is not None
     )
+    typed_by_keyframe = _ModeTable(((c.tag, c.template, c.n_images, c.keyframe), c.failure_type) for c in seen)
     symbols = _ModeTable(((c.tag, c.template, c.failure_type, c.n_images), c.symbols) for c in seen)
-    type_hits = kf_exact = kf_near = kf_n = symbol_hits = 0
+    type_hits = kf_exact = kf_near = kf_n = symbol_hits = typed_by_kf = 0
     for c in test:
         type_hits += types.predict((c.template, c.n_images)) == c.failure_type
+        typed_by_kf += typed_by_keyframe.predict((c.tag, c.template, c.n_images, c.keyframe)) == c.failure_type
         symbol_hits += symbols.predict((c.tag, c.template, c.failure_type, c.n_images)) == c.symbols
         if c.keyframe is None:
             continue
@@ -113,6 +118,7 @@ def blind_baselines(train: Iterable[VQARecord], bench: Iterable[VQARecord]) -> d
         "n_train": len(seen),
         "n_bench": len(test),
         "failure_type_from_task_and_image_count": rate(type_hits, len(test)),
+        "failure_type_given_reference_keyframe": rate(typed_by_kf, len(test)),
         "keyframe_exact_given_reference_type": rate(kf_exact, kf_n),
         "keyframe_within_1_given_reference_type": rate(kf_near, kf_n),
         "symbol_types_and_colours_given_reference_type": rate(symbol_hits, len(test)),

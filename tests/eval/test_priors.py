@@ -62,6 +62,19 @@ def test_modes_per_key_with_back_off_and_tag_specific_keyframes():
     assert b["keyframe_within_1_given_reference_type"] == round(100 * 5 / 6, 2)
 
 
+def test_the_keyframe_written_first_gives_the_type_away():
+    # Gripper-state failures stop at image 4, 6d-pose ones at image 7: the keyframe names the type.
+    train = [cot(BOWL.format("red"), 12, "gripper state", keyframe=4)] * 2
+    train += [cot(BOWL.format("red"), 12, "gripper 6d-pose", keyframe=7)] * 3
+    bench = [
+        cot(BOWL.format("blue"), 12, "gripper state", keyframe=4),
+        cot(BOWL.format("blue"), 12, "gripper 6d-pose", keyframe=7),
+    ]
+    b = blind_baselines(train, bench)
+    assert b["failure_type_from_task_and_image_count"] == 50.0  # the count alone: always 6d-pose
+    assert b["failure_type_given_reference_keyframe"] == 100.0
+
+
 def test_symbols_given_the_type_compare_types_and_arrow_colour_order():
     def with_symbols(symbols, ftype="gripper 6d-pose"):
         answer = format_cot_answer(success=False, keyframe=3, failure_type=ftype, low_level="Move.", symbols=symbols)
