@@ -39,6 +39,10 @@ class TrainConfig:
     # Per-tag weights applied after the source weights, e.g. {"cot_avoidance_code_qa": 3}: the same rule as
     # "path:weight" (3 repeats those samples three times, 0.5 keeps half); unnamed tags keep weight 1.
     tag_weights: dict[str, float] = field(default_factory=dict)
+    # "official" keeps chain-of-thought answers as they are (keyframe sentence, then failure type); "type_first" puts
+    # the failure-type sentence first, so the type is not free once the keyframe is written (training/data.py,
+    # cot_type_first). The model then answers in that order; the parser reads both.
+    cot_order: str = "official"
     # Longest sequence in tokens; longer samples are cut at the end of the answer (never inside images).
     max_length: int = 8192
 
@@ -145,6 +149,8 @@ class TrainConfig:
             )
         if self.failure_head_weight < 0:
             problems.append(f"failure_head_weight must be >= 0, got {self.failure_head_weight}")
+        if self.cot_order not in ("official", "type_first"):
+            problems.append(f"cot_order must be 'official' or 'type_first', got {self.cot_order!r}")
         if self.failure_head_layer < -1:
             problems.append(
                 f"failure_head_layer must be -1 (the final norm) or a layer index >= 0, got {self.failure_head_layer}"

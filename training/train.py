@@ -168,7 +168,12 @@ def train(cfg: TrainConfig) -> TrainRun:
 
     # 1. Data: every source, checked and mixed; whole episodes held out for evaluation.
     samples, stats = load_samples(
-        cfg.train_files, cfg.dataset_root, tags=cfg.tags or None, tag_weights=cfg.tag_weights, seed=cfg.seed
+        cfg.train_files,
+        cfg.dataset_root,
+        tags=cfg.tags or None,
+        tag_weights=cfg.tag_weights,
+        seed=cfg.seed,
+        cot_order=cfg.cot_order,
     )
     train_set, heldout = split_by_episode(samples, cfg.eval_fraction, cfg.split_seed)
     heldout = heldout[: cfg.max_eval_samples]

@@ -14,9 +14,10 @@ import torch
 
 from training.collator import IGNORE_INDEX, SFTCollator
 from training.config import TrainConfig, load_config
-from training.data import load_samples, parse_source, split_by_episode
+from training.data import cot_type_first, load_samples, parse_source, split_by_episode
 from training.modeling import load_model, load_processor
 from training.train import train
+from vifailback_demo.core.answer import parse_answer
 from vifailback_demo.errors import DatasetError
 from vifailback_demo.imageio import write_image_rgb
 
@@ -98,6 +99,33 @@ def test_tag_weights_reweight_tags_and_are_validated(vqa_dataset):
     for bad, message in (('{"cot_avoidence_code_qa": 3}', "unknown tag"), ('{"failure_type_qa": -1}', ">= 0")):
         with pytest.raises(ValueError, match=message):
             load_config(None, ["model=/m", "train_files=a.json", f"tag_weights={bad}"]).validate()
+
+
+def test_cot_type_first_moves_only_the_type_sentence_and_parses_the_same(vqa_dataset):
+    root, train_file = vqa_dataset
+    official, _ = load_samples([str(train_file)], root)
+    typed, _ = load_samples([str(train_file)], root, cot_order="type_first")
+    assert [s.tag for s in typed] == [s.tag for s in official]
+    for before, after in zip(official, typed):
+        if before.tag != "cot_avoidance_code_qa":
+            assert after.answer == before.answer  # Lite answers untouched
+            continue
+        lines = after.answer.split("\n")
+        kind = [i for i, line in enumerate(lines) if line.startswith(("Now I need to classify", "Next, I must"))]
+        assert lines[kind[0]].startswith("Now I need to classify") and kind[1] == kind[0] + 1
+        assert sorted(lines) == sorted(before.answer.split("\n"))  # the same sentences, one moved
+        a, b = parse_answer(after.answer), parse_answer(before.answer)
+        assert (a.failure_type, a.keyframe, a.low_level, a.symbols) == (
+            b.failure_type,
+            b.keyframe,
+            b.low_level,
+            b.symbols,
+        )
+    assert cot_type_first("B. Failed") == "B. Failed"
+    with pytest.raises(DatasetError, match="cot_order"):
+        load_samples([str(train_file)], root, cot_order="type-first")
+    with pytest.raises(ValueError, match="cot_order"):
+        load_config(None, ["model=/m", "train_files=a.json", "cot_order=typefirst"]).validate()
 
 
 def test_held_out_split_follows_split_seed_not_the_shuffle_seed(tiny_model_dir, vqa_dataset, tmp_path, monkeypatch):
