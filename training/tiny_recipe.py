@@ -33,6 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="assets/models/vifailback-tiny", help="where the finished model goes")
     p.add_argument("--data", help="use an already generated dataset root instead of generating one")
     p.add_argument(
+        "--workers", type=int, default=1, help="simulator processes for the data (one per free core is fastest)"
+    )
+    p.add_argument(
         "--vocab-size", type=int, default=4096, help="BPE vocabulary (merges span words; digits stay single)"
     )
     p.add_argument("--hidden-size", type=int, default=256, help="language model width")
@@ -52,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _generate(root: Path, episodes: int, seed: int) -> None:
+def _generate(root: Path, episodes: int, seed: int, workers: int = 1) -> None:
     if (root / "VQA" / "ViFailback_VQA_train.json").is_file():
         return
     cmd = [
@@ -67,6 +70,10 @@ def _generate(root: Path, episodes: int, seed: int) -> None:
         str(seed),
         "--out",
         str(root),
+        "--split",
+        "train",
+        "--workers",
+        str(workers),
     ]
     subprocess.run(cmd, check=True)
 
@@ -86,7 +93,7 @@ def run(args: argparse.Namespace) -> Path:
     work = Path(args.work)
     root = Path(args.data) if args.data else work / "data"
     if not args.data:
-        _generate(root, args.episodes, args.seed)
+        _generate(root, args.episodes, args.seed, args.workers)
     train_file = root / "VQA" / "ViFailback_VQA_train.json"
     if not train_file.is_file():
         raise FileNotFoundError(f"{train_file}: expected the synthetic train split (vifailback sim generate)")
