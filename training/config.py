@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from training.data import COT_ORDERS
 from vifailback_demo.core.prompts import HARD_TAGS, LITE_TAGS, PROBE_TAGS
 from vifailback_demo.models.tiny import CHAT_TEMPLATES
 
@@ -149,8 +150,8 @@ class TrainConfig:
             )
         if self.failure_head_weight < 0:
             problems.append(f"failure_head_weight must be >= 0, got {self.failure_head_weight}")
-        if self.cot_order not in ("official", "type_first"):
-            problems.append(f"cot_order must be 'official' or 'type_first', got {self.cot_order!r}")
+        if self.cot_order not in COT_ORDERS:
+            problems.append(f"cot_order must be one of {list(COT_ORDERS)}, got {self.cot_order!r}")
         if self.failure_head_layer < -1:
             problems.append(
                 f"failure_head_layer must be -1 (the final norm) or a layer index >= 0, got {self.failure_head_layer}"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from vifailback_demo.core.dataset import VQARecord, dataset_root_of, load_vqa_records, resolve_in_root
-from vifailback_demo.core.prompts import TAG_COT_AVOIDANCE, TAG_COT_CORRECTION
+from vifailback_demo.core.prompts import COT_TAGS
 from vifailback_demo.errors import DatasetError
 
 
@@ -84,7 +84,6 @@ def _to_sample(record: VQARecord, root: Path) -> Sample | None:
 
 
 COT_ORDERS = ("official", "type_first")
-COT_TAGS = (TAG_COT_AVOIDANCE, TAG_COT_CORRECTION)
 _KEYFRAME_SENTENCE = "Next, I must localize"
 _TYPE_SENTENCE = "Now I need to classify the failure."
 
@@ -148,7 +147,7 @@ def load_samples(
             if sample is None:
                 stats.skipped_malformed += 1
                 continue
-            if cot_order == "type_first" and sample.tag in COT_TAGS:
+            if cot_order == "type_first" and sample.tag in COT_TAGS.values():
                 sample.answer = cot_type_first(sample.answer)
             kept.append(sample)
         weighted = _repeat(kept, weight, rng)
