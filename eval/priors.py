@@ -3,7 +3,8 @@
 A model's failure type or keyframe only shows it understands the frames when it beats what the text and the
 number of frames alone give away. These predictors learn the most common answer per key from a training file:
 - failure type from (task template, number of images): episode length often betrays the failure (a hand that
-  comes in adds frames; a failure cuts the later stages);
+  comes in adds frames; a failure cuts the later stages); the keyframe and the symbols from (task, template, number
+  of images) too: the rates a model is at when its CoT does not read the frames at all;
 - keyframe from (task, template, failure type, number of images), given the *reference* failure type (the task,
   avoidance or correction, decides which keyframe is asked for): the keyframe
   a model could name once it has the type right, without finding it in the frames;
@@ -98,14 +99,18 @@ def blind_baselines(train: Iterable[VQARecord], bench: Iterable[VQARecord]) -> d
     if not seen:
         raise ValueError("training records: expected chain-of-thought items with failed references, found none")
     types = _ModeTable(((c.template, c.n_images), c.failure_type) for c in seen)
+    blind_frames = _ModeTable(((c.tag, c.template, c.n_images), c.keyframe) for c in seen if c.keyframe is not None)
+    blind_symbols = _ModeTable(((c.tag, c.template, c.n_images), c.symbols) for c in seen)
     frames = _ModeTable(
         ((c.tag, c.template, c.failure_type, c.n_images), c.keyframe) for c in seen if c.keyframe is not None
     )
     typed_by_keyframe = _ModeTable(((c.tag, c.template, c.n_images, c.keyframe), c.failure_type) for c in seen)
     symbols = _ModeTable(((c.tag, c.template, c.failure_type, c.n_images), c.symbols) for c in seen)
-    type_hits = kf_exact = kf_near = kf_n = symbol_hits = typed_by_kf = 0
+    type_hits = kf_exact = kf_near = kf_n = symbol_hits = typed_by_kf = blind_symbol_hits = 0
+    blind_kf_exact = blind_kf_near = 0
     for c in test:
         type_hits += types.predict((c.template, c.n_images)) == c.failure_type
+        blind_symbol_hits += blind_symbols.predict((c.tag, c.template, c.n_images)) == c.symbols
         typed_by_kf += typed_by_keyframe.predict((c.tag, c.template, c.n_images, c.keyframe)) == c.failure_type
         symbol_hits += symbols.predict((c.tag, c.template, c.failure_type, c.n_images)) == c.symbols
         if c.keyframe is None:
@@ -114,10 +119,16 @@ def blind_baselines(train: Iterable[VQARecord], bench: Iterable[VQARecord]) -> d
         guess = frames.predict((c.tag, c.template, c.failure_type, c.n_images))
         kf_exact += guess == c.keyframe
         kf_near += isinstance(guess, int) and abs(guess - c.keyframe) <= 1
+        blind = blind_frames.predict((c.tag, c.template, c.n_images))
+        blind_kf_exact += blind == c.keyframe
+        blind_kf_near += isinstance(blind, int) and abs(blind - c.keyframe) <= 1
     return {
         "n_train": len(seen),
         "n_bench": len(test),
         "failure_type_from_task_and_image_count": rate(type_hits, len(test)),
+        "keyframe_exact_from_task_and_image_count": rate(blind_kf_exact, kf_n),
+        "keyframe_within_1_from_task_and_image_count": rate(blind_kf_near, kf_n),
+        "symbol_types_and_colours_from_task_and_image_count": rate(blind_symbol_hits, len(test)),
         "failure_type_given_reference_keyframe": rate(typed_by_kf, len(test)),
         "keyframe_exact_given_reference_type": rate(kf_exact, kf_n),
         "keyframe_within_1_given_reference_type": rate(kf_near, kf_n),

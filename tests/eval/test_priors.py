@@ -60,6 +60,9 @@ def test_modes_per_key_with_back_off_and_tag_specific_keyframes():
     assert b["failure_type_from_task_and_image_count"] == round(100 * 5 / 6, 2)
     assert b["keyframe_exact_given_reference_type"] == round(100 * 4 / 6, 2)
     assert b["keyframe_within_1_given_reference_type"] == round(100 * 5 / 6, 2)
+    # Blind to the type too: the 6d-pose episode's keyframe 6 gets the key's mode, 4 (two off, not within one).
+    assert b["keyframe_exact_from_task_and_image_count"] == round(100 * 4 / 6, 2)
+    assert b["keyframe_within_1_from_task_and_image_count"] == round(100 * 4 / 6, 2)
 
 
 def test_the_keyframe_written_first_gives_the_type_away():
@@ -93,6 +96,8 @@ def test_symbols_given_the_type_compare_types_and_arrow_colour_order():
     ]
     b = blind_baselines(train, bench)
     assert b["symbol_types_and_colours_given_reference_type"] == 50.0
+    # Blind to the type, the gripper-state episode gets the arrows of the key's commonest answer: only the first hits.
+    assert b["symbol_types_and_colours_from_task_and_image_count"] == 25.0
 
 
 def test_no_training_cases_is_an_error():
