@@ -75,6 +75,11 @@ class TrainConfig:
     epochs: float = 1.0
     # Stop after this many optimiser steps (None: run the epochs).
     max_steps: int | None = None
+    # Wall-clock budget of this invocation's training loop in minutes (None: none). At the first optimiser step past
+    # it the run ends as at its last step (held-out evaluation, checkpoint, final/), summary.json says
+    # "stopped": "max_minutes", and the schedule is kept, so `resume=auto` carries on where it stopped. For a
+    # rented GPU hour or a job queue's limit; loading, data and the vision cache are not counted.
+    max_minutes: float | None = None
     batch_size: int = 1  # per device
     grad_accum: int = 8  # optimiser step every grad_accum batches
     warmup_ratio: float = 0.03
@@ -156,6 +161,8 @@ class TrainConfig:
             problems.append(
                 f"failure_head_layer must be -1 (the final norm) or a layer index >= 0, got {self.failure_head_layer}"
             )
+        if self.max_minutes is not None and (not isinstance(self.max_minutes, (int, float)) or self.max_minutes <= 0):
+            problems.append(f"max_minutes must be a number of minutes > 0 (or null for none), got {self.max_minutes!r}")
         if self.learning_rate <= 0:
             problems.append(f"learning_rate must be > 0, got {self.learning_rate}")
         if problems:

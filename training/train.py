@@ -258,6 +258,8 @@ def train(cfg: TrainConfig) -> TrainRun:
     # 5. The loop. Each epoch draws its own order from (seed, epoch), so a resumed run sees the same batches.
     window_loss, window_head, window_right, window_known, window_batches = 0.0, 0.0, 0, 0, 0
     started = time.time()
+    deadline = started + 60 * cfg.max_minutes if cfg.max_minutes else None
+    stopped = None  # why the loop ended before total_steps, if it did
     while step < total_steps:
         order = list(range(len(train_set)))
         random.Random(cfg.seed * 1000 + epoch).shuffle(order)
@@ -309,6 +311,13 @@ def train(cfg: TrainConfig) -> TrainRun:
                 window_loss, window_head, window_right, window_known, window_batches = 0.0, 0.0, 0, 0, 0
             if eval_loader is not None and cfg.eval_every and step % cfg.eval_every == 0:
                 log.write(step, **evaluate(model, eval_loader, accelerator, outcome_loss))
+            if deadline is not None:
+                if time.time() > deadline:
+                    accelerator.set_trigger()
+                if accelerator.check_trigger():  # every process stops at the same step
+                    stopped = "max_minutes"
+                    accelerator.print(f"time budget of {cfg.max_minutes} min reached at step {step} of {total_steps}")
+                    break
             if cfg.save_every and step % cfg.save_every == 0 and step < total_steps:
                 save_checkpoint()
             if step >= total_steps:
@@ -330,6 +339,7 @@ def train(cfg: TrainConfig) -> TrainRun:
     unwrapped.save_pretrained(str(final), is_main_process=main, save_function=accelerator.save, safe_serialization=True)
     if main:
         processor.save_pretrained(str(final))
-        summary = {"steps": step, "truncated_answers": collator.truncated, **trainable_summary(unwrapped)}
+        summary = {"steps": step, "total_steps": total_steps, "stopped": stopped or "done"}
+        summary.update(truncated_answers=collator.truncated, **trainable_summary(unwrapped))
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return TrainRun(final=final, model=unwrapped, steps=step)

@@ -295,6 +295,28 @@ def test_resumed_run_continues_from_the_saved_step(tiny_model_dir, vqa_dataset, 
             assert torch.allclose(p, a[name], atol=1e-6), name  # same data order, same RNG: same weights
 
 
+def test_time_budget_stops_cleanly_and_resume_finishes_the_same_schedule(tiny_model_dir, vqa_dataset, tmp_path):
+    common = dict(max_steps=4, save_every=0, eval_fraction=0.2, eval_every=0)
+    whole = train(smoke_config(tiny_model_dir, vqa_dataset, tmp_path / "a", **common))
+    assert json.loads((tmp_path / "a" / "summary.json").read_text())["stopped"] == "done"
+    # A budget already spent when the first step ends: the run stops there as if it had finished.
+    cut = train(smoke_config(tiny_model_dir, vqa_dataset, tmp_path / "b", max_minutes=1e-9, **common))
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert cut.steps == 1 and (summary["steps"], summary["total_steps"], summary["stopped"]) == (1, 4, "max_minutes")
+    assert any((tmp_path / "b" / "final").glob("*.safetensors")) and (tmp_path / "b" / "checkpoint-1").is_dir()
+    assert "eval_loss" in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()[-1]
+    # Resumed without the budget it runs the rest of the same schedule and ends with the uninterrupted run's weights.
+    resumed = train(smoke_config(tiny_model_dir, vqa_dataset, tmp_path / "b", resume="auto", **common))
+    assert resumed.steps == 4
+    a = dict(whole.model.named_parameters())
+    for name, p in resumed.model.named_parameters():
+        if p.requires_grad:
+            assert torch.allclose(p, a[name], atol=1e-6), name
+    for bad in (0, -1, "soon"):
+        with pytest.raises(ValueError, match="max_minutes must be a number of minutes > 0"):
+            smoke_config(tiny_model_dir, vqa_dataset, tmp_path / "c", max_minutes=bad).validate()
+
+
 def test_cli_help_config_and_errors(tmp_path):
     run = lambda *a: subprocess.run([sys.executable, "-m", "training", *a], capture_output=True, text=True, timeout=120)  # noqa: E731
     helped = run("--help")
