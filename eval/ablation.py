@@ -1,4 +1,5 @@
-"""Frame ablation: the same questions asked over another episode's frames, to see whether a model reads them.
+"""Frame ablations: the same questions over another episode's frames (does a model read them?), or over the
+frames the app would sample (does it need the dataset's inserted keyframes?).
 
 Each episode's frames are swapped for those of another episode with the same number of frames (a deterministic
 derangement within each group of equal length), so the text, the number of images and every reference stay as
@@ -13,6 +14,7 @@ from collections import defaultdict
 from dataclasses import replace
 
 from eval.bench import BenchItem
+from vifailback_demo.core.sampled_view import sampled_view
 
 
 def shuffle_frames(items: list[BenchItem], seed: int = 0) -> tuple[list[BenchItem], int]:
@@ -30,3 +32,16 @@ def shuffle_frames(items: list[BenchItem], seed: int = 0) -> tuple[list[BenchIte
     out = [replace(it, images=swap[it.images]) for it in items]
     kept = sum(a.images == b.images for a, b in zip(items, out))
     return out, kept
+
+
+def sampled_frames(items: list[BenchItem]) -> tuple[list[BenchItem], int]:
+    """``items`` asked over the frames the app's official sampling takes (``core.sampled_view``): the inserted
+    keyframes dropped and image numbers in the prompts and references moved to the kept frames; keyframe
+    localisation items, which have no such view, are left out. Returns the items and how many were left out."""
+    out = []
+    for it in items:
+        view = sampled_view(it.tag, it.images, it.prompt, it.reference)
+        if view is not None:
+            images, prompt, reference = view
+            out.append(replace(it, images=tuple(images), prompt=prompt, reference=reference))
+    return out, len(items) - len(out)

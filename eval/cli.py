@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from eval.ablation import shuffle_frames
+from eval.ablation import sampled_frames, shuffle_frames
 from eval.aggregate import summarize
 from eval.backends import BACKENDS, BACKOFF_S, api_key, build_generator, describe
 from eval.bench import BenchItem, load_bench
@@ -136,9 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--tasks", metavar="LIST", help="comma-separated: lite, hard, task numbers 1-11 or tags (default all)"
     )
     g.add_argument("--limit", type=int, metavar="N", help="only the first N selected items")
-    g.add_argument("--frames", choices=("given", "shuffled"), default="given",
+    g.add_argument("--frames", choices=("given", "shuffled", "sampled"), default="given",
                    help="shuffled: ask each question over another episode's frames of the same count (an "
-                   "ablation: scores that do not drop mean the model does not read the frames)")  # fmt: skip
+                   "ablation: scores that do not drop mean the model does not read the frames); sampled: over the "
+                   "frames the app's official sampling takes from the episode's video, without the keyframes the "
+                   "VQA lists insert (image numbers remapped; keyframe localisation left out)")  # fmt: skip
     g.add_argument("--out", required=True, metavar="DIR", help="run directory (created; reused to resume)")
     _add_model_args(run)
     _add_judge_args(run)
@@ -294,6 +296,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.frames == "shuffled":
         items, kept = shuffle_frames(items)
         _log(args, f"eval: frames shuffled between episodes of equal length ({kept} items kept their own)")
+    elif args.frames == "sampled":
+        items, left_out = sampled_frames(items)
+        _log(args, f"eval: frames as the app samples them ({left_out} keyframe-localisation items left out)")
     generator_info = describe(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
