@@ -44,6 +44,11 @@ class TrainConfig:
     # the failure-type sentence first, so the type is not free once the keyframe is written (training/data.py,
     # cot_type_first). The model then answers in that order; the parser reads both.
     cot_order: str = "official"
+    # Also train on every question of a failed episode as the app asks it (training/data.py app_views): over the
+    # frames its official sampling takes from the video, without the two keyframes the official VQA lists insert,
+    # image numbers remapped. A model trained on the official lists alone can tell failures by the image count and
+    # then misses them in the app. The weight of those copies (1: one each, 0.5: half); 0 = off.
+    app_view_weight: float = 0.0
     # Longest sequence in tokens; longer samples are cut at the end of the answer (never inside images).
     max_length: int = 8192
 
@@ -153,6 +158,8 @@ class TrainConfig:
                 "vision_cache needs freeze_vision=true and train_merger=false (cached features must not change), "
                 f"got freeze_vision={self.freeze_vision} train_merger={self.train_merger}"
             )
+        if not isinstance(self.app_view_weight, (int, float)) or self.app_view_weight < 0:
+            problems.append(f"app_view_weight must be a number >= 0, got {self.app_view_weight!r}")
         if self.failure_head_weight < 0:
             problems.append(f"failure_head_weight must be >= 0, got {self.failure_head_weight}")
         if self.cot_order not in COT_ORDERS:

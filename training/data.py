@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from vifailback_demo.core.dataset import VQARecord, dataset_root_of, load_vqa_records, resolve_in_root
 from vifailback_demo.core.prompts import COT_TAGS
+from vifailback_demo.core.sampled_view import sampled_view
 from vifailback_demo.errors import DatasetError
 
 
@@ -43,6 +44,8 @@ class DataStats:
     per_tag: Counter = field(default_factory=Counter)
     # Samples per episode outcome, when the auxiliary outcome head is on (training/failure_head.py).
     outcomes: dict[str, int] = field(default_factory=dict)
+    # Samples with an app view (training.data.app_views), before weights; 0 unless app_view_weight > 0.
+    app_views: int = 0
     train: int = 0
     heldout: int = 0
 
@@ -111,6 +114,18 @@ def _repeat(items: list[Sample], weight: float, rng: random.Random) -> list[Samp
     return items * whole + rng.sample(items, round(len(items) * frac))
 
 
+def app_views(samples: list[Sample]) -> list[Sample]:
+    """Each sample as the app would ask it (``core.sampled_view``), for those whose view differs: the frames the
+    app's sampling of the episode's video takes, without the keyframes the official VQA lists insert, image numbers
+    remapped. Same episode (held out together). Keyframe-localisation questions have no such view."""
+    out = []
+    for s in samples:
+        view = sampled_view(s.tag, [str(p) for p in s.images], s.prompt, s.answer)
+        if view is not None and len(view[0]) < len(s.images):
+            out.append(Sample(view[1], view[2], [Path(p) for p in view[0]], s.tag, s.episode))
+    return out
+
+
 def load_samples(
     sources: list[str],
     root: str | Path,
@@ -119,13 +134,17 @@ def load_samples(
     tag_weights: dict[str, float] | None = None,
     seed: int = 0,
     cot_order: str = "official",
+    app_view_weight: float = 0.0,
 ) -> tuple[list[Sample], DataStats]:
     """Read every source, drop unusable records (counted), apply weights deterministically.
 
     ``root`` is one folder for every source, or ``"auto"``: each source's own (``dataset_root_of``).
-    ``cot_order="type_first"`` rewrites chain-of-thought answers with :func:`cot_type_first`."""
+    ``cot_order="type_first"`` rewrites chain-of-thought answers with :func:`cot_type_first`.
+    ``app_view_weight`` adds :func:`app_views` of each source's samples at that weight (before the tag weights)."""
     if cot_order not in COT_ORDERS:
         raise DatasetError(f"cot_order: expected one of {list(COT_ORDERS)}, got {cot_order!r}")
+    if app_view_weight < 0:
+        raise DatasetError(f"app_view_weight: expected a number >= 0, got {app_view_weight}")
     auto = str(root) == AUTO_ROOT
     if not auto and not Path(root).is_dir():
         raise DatasetError(f"dataset root {root}: expected an existing directory or 'auto'")
@@ -150,6 +169,10 @@ def load_samples(
             if cot_order == "type_first" and sample.tag in COT_TAGS.values():
                 sample.answer = cot_type_first(sample.answer)
             kept.append(sample)
+        if app_view_weight > 0:
+            views = app_views(kept)
+            stats.app_views += len(views)
+            kept += _repeat(views, app_view_weight, rng)
         weighted = _repeat(kept, weight, rng)
         stats.per_source[path] = len(weighted)
         out.extend(weighted)

@@ -174,6 +174,7 @@ def train(cfg: TrainConfig) -> TrainRun:
         tag_weights=cfg.tag_weights,
         seed=cfg.seed,
         cot_order=cfg.cot_order,
+        app_view_weight=cfg.app_view_weight,
     )
     train_set, heldout = split_by_episode(samples, cfg.eval_fraction, cfg.split_seed)
     heldout = heldout[: cfg.max_eval_samples]

@@ -17,7 +17,7 @@ from training.config import TrainConfig, load_config
 from training.data import cot_type_first, load_samples, parse_source, split_by_episode
 from training.modeling import load_model, load_processor
 from training.train import train
-from vifailback_demo.core.answer import parse_answer
+from vifailback_demo.core.answer import format_cot_answer, parse_answer
 from vifailback_demo.errors import DatasetError
 from vifailback_demo.imageio import write_image_rgb
 
@@ -126,6 +126,38 @@ def test_cot_type_first_moves_only_the_type_sentence_and_parses_the_same(vqa_dat
         load_samples([str(train_file)], root, cot_order="type-first")
     with pytest.raises(ValueError, match="cot_order"):
         load_config(None, ["model=/m", "train_files=a.json", "cot_order=typefirst"]).validate()
+
+
+def test_app_views_add_each_failed_question_over_the_frames_the_app_samples(tmp_path):
+    from vifailback_demo.core.dataset import VQARecord, write_vqa_records
+    from vifailback_demo.core.prompts import TAG_COT_AVOIDANCE, TAG_FAILURE_DETECTION, TAG_KEYFRAME, cot_prompt
+
+    task = "Use the right arm to place the red block into the bowl."
+    rels = [f"annotated_data/t/frames/episode_0_cam_high/{n}" for n in ("0.jpg", "10_avoid_keyframe.jpg", "25.jpg")]
+    for rel in rels:
+        write_image_rgb(tmp_path / rel, np.zeros((24, 32, 3), np.uint8))
+    answer = format_cot_answer(success=False, keyframe=2, failure_type="gripper state", low_level="Close the gripper.")
+    path = write_vqa_records(
+        tmp_path / "VQA" / "train.json",
+        [
+            VQARecord.build(cot_prompt(task), answer, rels, TAG_COT_AVOIDANCE),
+            VQARecord.lite(TAG_FAILURE_DETECTION, task, rels, ["Successful", "Failed"], "Failed"),
+            VQARecord.lite(TAG_KEYFRAME, task, rels, ["1", "2", "3"], "2"),  # no app view: options are image numbers
+        ],
+    )
+    plain, _ = load_samples([str(path)], "auto")
+    samples, stats = load_samples([str(path)], "auto", app_view_weight=1.0)
+    assert len(plain) == 3 and len(samples) == 5 and stats.app_views == 2
+    views = samples[3:]
+    assert all([p.name for p in v.images] == ["0.jpg", "25.jpg"] for v in views)
+    assert {v.episode for v in views} == {plain[0].episode}  # held out with their episode
+    cot_view = next(v for v in views if v.tag == TAG_COT_AVOIDANCE)
+    assert parse_answer(cot_view.answer).keyframe == 1 and parse_answer(plain[0].answer).keyframe == 2
+    assert len(load_samples([str(path)], "auto", app_view_weight=0.5)[0]) == 4
+    with pytest.raises(DatasetError, match="app_view_weight"):
+        load_samples([str(path)], "auto", app_view_weight=-1)
+    with pytest.raises(ValueError, match="app_view_weight must be a number >= 0"):
+        load_config(None, ["model=/m", "train_files=a.json", "app_view_weight=-2"]).validate()
 
 
 def test_held_out_split_follows_split_seed_not_the_shuffle_seed(tiny_model_dir, vqa_dataset, tmp_path, monkeypatch):
