@@ -126,3 +126,22 @@ def test_app_run_to_result_with_the_bundled_model_under_5_s(tmp_path):
     finally:
         demo.close()
         services.close()
+
+
+def test_bundled_model_calls_the_failed_example_videos_failed_as_the_app_samples_them():
+    """The app samples a video without the keyframes the official VQA lists insert; a model that learnt the outcome
+    from the image count (cycle 7 called 3 of these 4 failures successful) fails here (training: app_view_weight)."""
+    from vifailback_demo.diagnosis import Diagnoser
+    from vifailback_demo.models.factory import create_backend
+
+    index = json.loads((REPO / "assets" / "examples" / "index.json").read_text())
+    diagnoser = Diagnoser(create_backend("transformers", str(TINY), mode="avoidance"))  # official sampling
+    verdicts = {}
+    for example in index["examples"]:
+        d = diagnoser.diagnose(REPO / "assets" / "examples" / example["clip"], example["task"], "avoidance")
+        verdicts[example["name"]] = (d.status, d.frames["count"])
+    failed = {e["name"] for e in index["examples"] if not e["success"]}
+    assert len(failed) == 4 and all(verdicts[name][0] == "failed" for name in failed), verdicts
+    for e in index["examples"]:  # what the model saw: frames 0, 25, 50, ... and the last, no inserted keyframes
+        last = e["frames"] - 1
+        assert verdicts[e["name"]][1] == last // 25 + 1 + (last % 25 != 0), verdicts
