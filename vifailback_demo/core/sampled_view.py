@@ -43,9 +43,17 @@ _IMAGE_NUMBER = re.compile(r"(image number\s+)(\d+)", re.I)
 _ANSWER_KEYFRAME = re.compile(r'("keyframe"\s*:\s*"?)(\d+)', re.I)
 
 
+def _frame_indices(images: Sequence[str]) -> list[int]:
+    return [parse_frame_name(PurePosixPath(str(p)).name)[0] for p in images]
+
+
 def sampled_positions(images: Sequence[str]) -> list[int]:
     """0-based positions of ``images`` (an official VQA list) that the app's sampling of the video would take."""
-    indices = [parse_frame_name(PurePosixPath(str(p)).name)[0] for p in images]
+    return _kept(_frame_indices(images))
+
+
+def _kept(indices: list[int]) -> list[int]:
+    """Positions of the grid frames and the last one, each frame index once (two keyframe files of one frame)."""
     last = max(indices, default=0)
     kept, seen = [], set()
     for pos, index in enumerate(indices):
@@ -73,12 +81,12 @@ def sampled_view(
     """(images, prompt, response) as the app would ask the item, or ``None`` for keyframe localisation.
 
     Items whose list has no inserted keyframe (successes) come back unchanged."""
-    kept = sampled_positions(images)
+    indices = _frame_indices(images)
+    kept = _kept(indices)
     if len(kept) == len(images):
         return list(images), prompt, response
     if tag == TAG_KEYFRAME:
         return None
-    indices = [parse_frame_name(PurePosixPath(str(p)).name)[0] for p in images]
     direction = _DIRECTION.get(tag or "")
     if direction is not None:
 
