@@ -513,9 +513,43 @@ def test_training_teaches_a_question_only_the_pixels_answer(tiny_model_dir, tmp_
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "config.json" in proc.stderr
 
 
+@pytest.mark.slow  # trains for minutes on 2 cores; the default run has the gradient check below
 def test_bundled_model_learns_a_small_detail_across_twelve_camera_frames(tmp_path):
     """The CoT path's shape: 12 camera-sized frames, the answer in a 40x40 square (10x8 pixels as the bundled
     model sees a frame). A broken multi-image path (images swapped, merged or dropped) stays at chance."""
     bundled = Path(__file__).resolve().parents[2] / "assets" / "models" / "vifailback-tiny"
     right, _ = _held_out_colours_named(bundled, tmp_path, frames=12, square=True, steps=100, lr=4e-4)
     assert right >= 11, f"{right}/12 held-out episodes named by the colour of a small square"
+
+
+def test_every_one_of_twelve_camera_frames_reaches_the_bundled_models_loss(tmp_path):
+    """The cheap default-run guard of the multi-image path (the slow test above trains on it): one CoT-shaped
+    sample of 12 camera-sized frames through the bundled processor and model. The loss must have a gradient on
+    every frame's patches (a dropped or unused image has none), and swapping two frames must change the loss (a
+    path that merged or pooled the frames, ignoring their order, would not)."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from training.data import Sample
+
+    bundled = Path(__file__).resolve().parents[2] / "assets" / "models" / "vifailback-tiny"
+    rng = np.random.default_rng(3)
+    paths = []
+    for k in range(12):
+        paths.append(tmp_path / f"{k}.jpg")
+        write_image_rgb(paths[-1], _colour_frames(rng, tuple(int(c) for c in rng.integers(0, 255, 3)), square=True))
+    model = AutoModelForImageTextToText.from_pretrained(bundled).eval()
+    collator = SFTCollator(AutoProcessor.from_pretrained(bundled))
+
+    def loss_and_frame_grads(images: list[Path]) -> tuple[float, list[float]]:
+        batch = collator([Sample("Which colours are shown?", "Red, then blue.", images, None, "e0")])
+        pixels = batch["pixel_values"].requires_grad_(True)
+        loss = model(**batch).loss
+        loss.backward()
+        per_frame = batch["image_grid_thw"].prod(-1).tolist()
+        assert len(per_frame) == 12, f"{len(per_frame)} images reached the model, expected 12"
+        return loss.item(), [g.abs().sum().item() for g in torch.split(pixels.grad, per_frame)]
+
+    loss, grads = loss_and_frame_grads(paths)
+    assert all(g > 0 for g in grads), f"frames without a gradient from the loss: {grads}"
+    swapped = [paths[5], *paths[1:5], paths[0], *paths[6:]]
+    assert abs(loss_and_frame_grads(swapped)[0] - loss) > 1e-6, "the loss ignores the order of the frames"
