@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -81,6 +82,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_ERROR
     try:
         result = args.handler(args)
+        _emit(result, getattr(args, "json", False))
+    except BrokenPipeError:
+        # The reader went away (``vifailback parse ... | head``): not an error of ours, and no traceback. Point
+        # stdout at /dev/null so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except ViFailbackError as exc:
         print(f"vifailback {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -91,7 +98,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"vifailback {args.command}: interrupted", file=sys.stderr)
         return 130
-    _emit(result, getattr(args, "json", False))
     return result.exit_code
 
 
