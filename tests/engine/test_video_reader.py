@@ -148,6 +148,19 @@ def test_non_video_files_are_refused_clearly(tmp_path: Path) -> None:
         read_video(audio)
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF"])
+def test_an_image_renamed_as_a_video_is_refused(tmp_path: Path, fmt: str) -> None:
+    """FFmpeg opens a still image as a one-frame "video"; a diagnosis of it would be meaningless."""
+    from PIL import Image
+
+    clip = tmp_path / "clip.mp4"
+    Image.fromarray(np.full((48, 64, 3), 120, np.uint8)).save(clip, format=fmt)
+    with pytest.raises(VideoError, match=r"^clip\.mp4: is a still image .*not a video; expected mp4"):
+        read_video(clip)
+    with pytest.raises(VideoError, match="still image"):
+        probe_video(clip)
+
+
 def test_limits_on_size_duration_and_resolution(h264_clip: Path) -> None:
     with pytest.raises(VideoError, match="MiB limit"):
         read_video(h264_clip, limits=VideoLimits(max_bytes=100))

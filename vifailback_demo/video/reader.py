@@ -21,6 +21,8 @@ from vifailback_demo.errors import VideoError
 from vifailback_demo.video.sampling import SamplingSpec, plan_timestamps
 
 VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".mov", ".mkv", ".webm", ".m4v", ".avi")
+#: FFmpeg demuxers that read still images (plus every ``*_pipe`` one: jpeg_pipe, png_pipe, webp_pipe, ...).
+_IMAGE_FORMATS: frozenset[str] = frozenset({"image2", "image2pipe", "gif", "apng", "ico"})
 #: Seek instead of decoding forward when the next target is further ahead than this (typical GOP: 1-2 s).
 SEEK_THRESHOLD_S = 1.5
 
@@ -113,6 +115,14 @@ def _open(path: Path):
         container = av.open(str(path), mode="r", timeout=30.0)
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise VideoError(f"{path.name}: not a readable video ({exc}); expected mp4, mov, mkv or webm") from None
+    fmt = container.format.name
+    if fmt in _IMAGE_FORMATS or fmt.endswith("_pipe"):
+        # FFmpeg opens a JPEG or PNG as a one-frame "video" (jpeg_pipe, png_pipe, ...): whatever its name says, a
+        # still image is not a clip a failure can be read from.
+        container.close()
+        raise VideoError(
+            f"{path.name}: is a still image ({fmt.removesuffix('_pipe')}), not a video; expected mp4, mov, mkv or webm"
+        )
     if not container.streams.video:
         container.close()
         raise VideoError(f"{path.name}: has no video stream; expected a video with pictures, not only audio/data")
