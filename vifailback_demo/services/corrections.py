@@ -74,12 +74,13 @@ class CorrectionsService:
         return self.store.get(record_id)
 
     def frames(self, record: CorrectionRecord) -> list[np.ndarray]:
-        return [read_image_rgb(self.store.frame_path(rel)) for rel in record.frame_files]
+        # frame_paths() refuses a stored path that leads outside the images folder (one line naming the record).
+        return [read_image_rgb(path) for _, path in self.store.frame_paths(record)]
 
     def vqa_pairs(self, record_id: int) -> list[dict[str, Any]]:
-        """The VQA records an accepted record gives (image paths relative to the data dir)."""
+        """The VQA records an accepted record gives (image paths relative to the data dir, checked)."""
         record = self.store.get(record_id)
-        return [pair.to_dict() for pair in derive_vqa(record, list(record.frame_files))]
+        return [pair.to_dict() for pair in derive_vqa(record, [name for name, _ in self.store.frame_paths(record)])]
 
     def table(
         self,
@@ -90,6 +91,9 @@ class CorrectionsService:
         search: str | None = None,
         limit: int = 200,
     ) -> tuple[list[list[Any]], int]:
+        if search is not None and not isinstance(search, str):
+            raise StoreError(f"search text: expected text, got {type(search).__name__}")
+        # The store bounds the search length and the limit, escapes LIKE wildcards, and words the errors.
         page = self.store.list(
             decision=decision or None,
             review_status=review_status or None,

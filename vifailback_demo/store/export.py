@@ -11,12 +11,17 @@ ShareGPT layout (read unchanged by LLaMA-Factory and by :func:`load_vqa_records`
     <out>/manifest.json                 filters, counts per tag, record ids
 
 The HF export is ``Dataset.save_to_disk(out)`` (plus ``vifailback_manifest.json``) with columns messages, images (``datasets.Image``, bytes embedded, so
-the folder is self-contained), tag, options, answer. ``push_to_hub`` runs only with ``HF_TOKEN`` set and a repo id.
+the folder is self-contained), tag, options, answer. ``push_to_hub`` runs only with ``HF_TOKEN`` set and a valid repo
+id; a failed push is a one-line StoreError naming the repo and the cause, with the token masked.
+
+Frame paths come from the database, so each is checked (:func:`~vifailback_demo.store.checks.checked_image`: inside
+the store's ``images/``, and the name written under ``<out>/images/`` inside the export) before anything is written.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections import Counter
@@ -28,6 +33,7 @@ from typing import Any
 
 from vifailback_demo.core.dataset import VQARecord, write_json_atomic, write_vqa_records
 from vifailback_demo.errors import StoreError
+from vifailback_demo.store.checks import checked_image, show
 from vifailback_demo.store.records import CorrectionRecord
 from vifailback_demo.store.store import CorrectionsStore
 from vifailback_demo.store.vqa import derive_vqa
@@ -35,6 +41,12 @@ from vifailback_demo.store.vqa import derive_vqa
 DATASET_NAME = "vifailback_corrections"
 SHAREGPT_FILE = f"{DATASET_NAME}.json"
 FORMATS = ("sharegpt", "hf")
+_REPO_NAME_CHARS = 96
+_REPO_PART = rf"[A-Za-z0-9][\w.-]{{0,{_REPO_NAME_CHARS - 1}}}"
+_REPO_ID = re.compile(rf"(?:{_REPO_PART}/)?{_REPO_PART}", re.ASCII)
+#: Hugging Face access tokens look like ``hf_`` + letters; masked in any message even when not HF_TOKEN's value.
+_HF_TOKEN = re.compile(r"hf_[A-Za-z0-9_]{8,}")
+_CAUSE_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -100,11 +112,16 @@ def atomic_dir(out: Path, *, overwrite: bool) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _collect(store: CorrectionsStore, flt: ExportFilter) -> Iterator[tuple[CorrectionRecord, list[VQARecord]]]:
+def _collect(
+    store: CorrectionsStore, flt: ExportFilter
+) -> Iterator[tuple[CorrectionRecord, list[VQARecord], list[tuple[str, Path]]]]:
+    """Each accepted record, its VQA pairs and its frames as ``(safe relative name, file in the store)``."""
     for record in store.iter_records(**flt.query()):
         if record.decision != "accepted" or record.final is None:
             continue  # only accepted records carry a human answer to learn from
-        yield record, derive_vqa(record, list(record.frame_files))
+        # Checked before anything is written: a path edited in the database stops the export with one line.
+        frames = store.frame_paths(record)
+        yield record, derive_vqa(record, [name for name, _ in frames]), frames
 
 
 def dataset_info_entry(file_name: str = SHAREGPT_FILE) -> dict[str, Any]:
@@ -126,15 +143,19 @@ def export_sharegpt(
     out = Path(out)
     result = ExportResult(out=out, format="sharegpt")
     vqa: list[VQARecord] = []
+    # Every record and stored path is read and checked before --out (or its parent) is touched: a bad one stops
+    # the export having written nothing.
+    items = list(_collect(store, flt))
     with atomic_dir(out, overwrite=overwrite) as tmp:
         copied: set[str] = set()
-        for record, pairs in _collect(store, flt):
-            for rel in record.frame_files:  # same relative layout as the store: images/ab/<sha256>.<ext>
-                if rel not in copied:
-                    dest = tmp / rel
+        for record, pairs, frames in items:
+            for name, src in frames:  # same relative layout as the store: images/ab/<sha256>.<ext>
+                if name not in copied:
+                    # The name comes from the database: the same check as on the store side keeps it inside out/.
+                    dest = checked_image(tmp, name, owner=f"record {record.id}")[1]
                     dest.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(store.frame_path(rel), dest)
-                    copied.add(rel)
+                    shutil.copyfile(src, dest)
+                    copied.add(name)
             vqa.extend(pairs)
             result.records += 1
             result.record_ids.append(record.id)
@@ -170,8 +191,10 @@ def export_hf(
 ) -> ExportResult:
     """``datasets`` export; with ``push_to_hub`` also uploads (needs ``HF_TOKEN``; checked before any work)."""
     token = os.environ.get("HF_TOKEN", "").strip()
-    if push_to_hub is not None and not token:
-        raise StoreError("pushing to the Hugging Face Hub needs a token: set HF_TOKEN in the environment")
+    if push_to_hub is not None:
+        check_repo_id(push_to_hub)
+        if not token:
+            raise StoreError("pushing to the Hugging Face Hub needs a token: set HF_TOKEN in the environment")
     try:
         import datasets
     except ImportError:
@@ -181,10 +204,10 @@ def export_hf(
     result = ExportResult(out=out, format="hf")
     rows: dict[str, list[Any]] = {"messages": [], "images": [], "tag": [], "options": [], "answer": []}
     images_seen: set[str] = set()
-    for record, pairs in _collect(store, flt):
+    for record, pairs, files in _collect(store, flt):
         # Bytes are embedded so the saved dataset does not depend on the store's files.
-        frames = [{"bytes": store.images.read_bytes(rel), "path": Path(rel).name} for rel in record.frame_files]
-        images_seen.update(record.frame_files)
+        frames = [{"bytes": src.read_bytes(), "path": Path(name).name} for name, src in files]
+        images_seen.update(name for name, _ in files)
         for pair in pairs:
             rows["messages"].append(pair.messages)
             rows["images"].append(frames)
@@ -200,9 +223,43 @@ def export_hf(
         dataset.save_to_disk(str(tmp))  # datasets.load_from_disk(out) reads it back
         write_json_atomic(tmp / "vifailback_manifest.json", {**result.to_json(), "out": None, "filter": flt.__dict__})
     if push_to_hub is not None:
-        dataset.push_to_hub(push_to_hub, token=token, private=True)
+        try:
+            dataset.push_to_hub(push_to_hub, token=token, private=True)
+        except Exception as exc:  # network, HTTP, auth, a non-JSON reply...: one line, never a traceback or token
+            raise StoreError(
+                f"pushing to the Hugging Face Hub repo {push_to_hub!r} failed ({hub_cause(exc, token)}); "
+                f"the local export at {out} is complete, try the push again later"
+            ) from None
         result.pushed_to = push_to_hub
     return result
+
+
+def check_repo_id(repo_id: Any) -> str:
+    """A Hub repo id (``name`` or ``namespace/name``), refused early with one line rather than by the Hub later."""
+    if (
+        not isinstance(repo_id, str)
+        or not _REPO_ID.fullmatch(repo_id)
+        or ".." in repo_id
+        or "--" in repo_id
+        or repo_id.endswith(".git")
+    ):
+        raise StoreError(
+            f"Hub repo id: expected 'namespace/name' (letters, digits, '-', '_', '.'; up to {_REPO_NAME_CHARS} "
+            f"characters each), got {show(repo_id, 80)}"
+        )
+    return repo_id
+
+
+def hub_cause(exc: BaseException, token: str = "") -> str:
+    """``ExceptionType: first line of its message``, short, with the token (and anything token-like) masked."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else "no message"
+    if token:
+        text = text.replace(token, "***")
+    text = _HF_TOKEN.sub("hf_***", text)
+    if len(text) > _CAUSE_CHARS:
+        text = text[: _CAUSE_CHARS - 3] + "..."
+    return f"{type(exc).__name__}: {text}"
 
 
 def export(

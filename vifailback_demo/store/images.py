@@ -20,6 +20,7 @@ import numpy as np
 
 from vifailback_demo.errors import ImageError, StoreError
 from vifailback_demo.imageio import decode_image_rgb, encode_image
+from vifailback_demo.store.checks import checked_image, show
 from vifailback_demo.store.records import MAX_IMAGE_BYTES, Frame
 
 #: Arrays are stored as JPEG (the official dataset's format); bytes keep their own format.
@@ -100,8 +101,9 @@ class ImageStore:
         self.fsync = fsync
         (self.root / "images").mkdir(parents=True, exist_ok=True)
 
-    def path(self, relpath: str) -> Path:
-        return self.root / relpath
+    def path(self, relpath: str, *, owner: str = "image") -> Path:
+        """The file a stored relative path names, only once it is proven inside ``images/`` (see ``checks``)."""
+        return checked_image(self.root, relpath, owner=owner)[1]
 
     def put(self, image: PreparedImage) -> str:
         """Store the bytes (once); returns the path relative to the data dir."""
@@ -135,13 +137,19 @@ class ImageStore:
             if tmp.exists():
                 tmp.unlink()
 
-    def read_bytes(self, relpath: str) -> bytes:
-        path = self.path(relpath)
+    def checked(self, relpath: str, *, owner: str = "image") -> tuple[str, Path]:
+        """``(normalised relative path, file)`` once the path is proven inside ``images/`` and the file exists."""
+        safe, path = checked_image(self.root, relpath, owner=owner)
         if not path.is_file():
-            raise StoreError(f"image {relpath} is missing from the store at {self.root}; expected a file there")
-        return path.read_bytes()
+            raise StoreError(
+                f"{owner}: image {show(relpath, 200)} is missing from the store at {self.root}; expected a file there"
+            )
+        return safe, path
+
+    def read_bytes(self, relpath: str, *, owner: str = "image") -> bytes:
+        return self.checked(relpath, owner=owner)[1].read_bytes()
 
     def verify(self, relpath: str, sha256: str) -> bool:
-        """True when the file exists and its bytes still hash to ``sha256``."""
+        """True when the file exists and its bytes still hash to ``sha256`` (an unsafe path is a StoreError)."""
         path = self.path(relpath)
         return path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == sha256

@@ -15,6 +15,7 @@ from typing import Any
 
 from vifailback_demo.core.answer import FAILURE_TYPES
 from vifailback_demo.errors import StoreError
+from vifailback_demo.store.checks import checked_id, checked_int, checked_search, like_pattern, show
 from vifailback_demo.store.db import Database
 from vifailback_demo.store.records import DECISIONS, REVIEW_STATUSES, CorrectionRecord, FinalVersion, Source
 
@@ -48,14 +49,26 @@ class Revision:
     notes: str
 
 
+def _frames_of(record_id: int, text: Any) -> tuple[str, ...]:
+    # The row may come from an edited or damaged file: a clear error naming the record, not a bare JSONDecodeError.
+    try:
+        frames = json.loads(text)
+    except (TypeError, ValueError):
+        frames = None
+    if not isinstance(frames, list) or not frames or not all(isinstance(h, str) for h in frames):
+        raise StoreError(f"record {record_id}: its frames are not a JSON list of image hashes (check the database)")
+    return tuple(frames)
+
+
 def _row_to_record(conn: sqlite3.Connection, row: tuple) -> CorrectionRecord:
-    frames = tuple(json.loads(row[8]))
+    frames = _frames_of(row[0], row[8])
+    unique = tuple(set(frames))
     paths = dict(
-        conn.execute(
-            f"SELECT sha256, relpath FROM images WHERE sha256 IN ({','.join('?' * len(set(frames)))})",
-            tuple(set(frames)),
-        ).fetchall()
+        conn.execute(f"SELECT sha256, relpath FROM images WHERE sha256 IN ({','.join('?' * len(unique))})", unique)
     )
+    missing = [h for h in unique if h not in paths]
+    if missing:
+        raise StoreError(f"record {row[0]}: frame {show(missing[0], 70)} has no row in the images table")
     return CorrectionRecord(
         id=row[0],
         created_at=row[1],
@@ -95,10 +108,10 @@ def _where(
             raise StoreError(f"failure type filter: expected one of {list(FAILURE_TYPES)}, got {failure_type!r:.40}")
         clauses.append("failure_type = ?")
         params.append(failure_type)
+    search = checked_search(search)
     if search:
-        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        clauses.append("task LIKE ? ESCAPE '\\'")  # LIKE is case-insensitive for ASCII
-        params.append(f"%{escaped}%")
+        clauses.append("task LIKE ? ESCAPE '\\'")  # LIKE is case-insensitive for ASCII; wildcards are escaped
+        params.append(like_pattern(search))
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
@@ -108,8 +121,7 @@ class RecordQueries:
     db: Database
 
     def get(self, record_id: int) -> CorrectionRecord:
-        if isinstance(record_id, bool) or not isinstance(record_id, int):
-            raise StoreError(f"record id: expected an integer, got {record_id!r:.40}")
+        record_id = checked_id(record_id)
 
         def fetch(conn: sqlite3.Connection) -> CorrectionRecord | None:
             row = conn.execute(f"SELECT {_COLUMNS} FROM corrections WHERE id = ?", (record_id,)).fetchone()
@@ -132,8 +144,10 @@ class RecordQueries:
         newest_first: bool = True,
     ) -> Page:
         """Filtered records, one page at a time (``total`` counts every match)."""
-        if not (isinstance(offset, int) and offset >= 0 and isinstance(limit, int) and 1 <= limit <= MAX_PAGE):
-            raise StoreError(f"pagination: expected offset >= 0 and 1 <= limit <= {MAX_PAGE}, got {offset}, {limit}")
+        offset = checked_int(offset, "pagination offset")
+        limit = checked_int(limit, "pagination limit", lo=1, hi=MAX_PAGE)
+        if not isinstance(newest_first, bool):
+            raise StoreError(f"newest_first: expected true or false, got {show(newest_first)}")
         where, params = _where(decision, review_status, failure_type, search)
         order = "DESC" if newest_first else "ASC"
 
@@ -159,7 +173,7 @@ class RecordQueries:
 
     def history(self, record_id: int) -> list[Revision]:
         """Every version of a record, oldest first (creation, each edit, each review)."""
-        self.get(record_id)
+        record_id = self.get(record_id).id
         rows = self.db.read(
             lambda c: c.execute(
                 "SELECT revision, action, changed_at, who, final, decision, review_status, notes FROM revisions "

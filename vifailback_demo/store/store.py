@@ -22,11 +22,12 @@ from typing import Any
 
 from vifailback_demo.errors import StoreError
 from vifailback_demo.store import maintenance
+from vifailback_demo.store.checks import checked_id, checked_int, show
 from vifailback_demo.store.db import DB_FILE, Database
 from vifailback_demo.store.images import ImageStore, PreparedImage, prepare_image
 from vifailback_demo.store.maintenance import DEFAULT_MIN_AGE_S, CleanResult, OrphanScan
 from vifailback_demo.store.queries import MAX_PAGE, Page, RecordQueries, Revision
-from vifailback_demo.store.records import DECISIONS, CorrectionRecord, FinalVersion, NewCorrection
+from vifailback_demo.store.records import DECISIONS, MAX_TEXT_CHARS, CorrectionRecord, FinalVersion, NewCorrection
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -165,8 +166,14 @@ class CorrectionsStore(RecordQueries):
         notes: str | None = None,
     ) -> CorrectionRecord:
         """Re-edit: store a new final version (and optionally decision/notes); the old one stays in history."""
+        record_id = checked_id(record_id)
+        if not isinstance(final, FinalVersion):
+            raise StoreError(f"final version: expected a FinalVersion, got {type(final).__name__}")
         if decision is not None and decision not in DECISIONS:
             raise StoreError(f"decision: expected one of {list(DECISIONS)}, got {decision!r:.60}")
+        _check_text(who, "who")
+        if notes is not None:
+            _check_text(notes, "notes")
         current = self.get(record_id)
         sizes = self._frame_sizes(current.frames)
         size = (
@@ -182,7 +189,8 @@ class CorrectionsStore(RecordQueries):
             row = conn.execute(
                 "SELECT revision, decision, notes, review_status FROM corrections WHERE id = ?", (record_id,)
             ).fetchone()
-            revision = row[0] + 1
+            # A hand-edited row could hold the largest SQLite integer: a clear error rather than an OverflowError.
+            revision = checked_int(row[0] + 1, f"record {record_id} revision", lo=1)
             new_decision = decision or row[1]
             new_notes = row[2] if notes is None else notes
             conn.execute(
@@ -196,6 +204,10 @@ class CorrectionsStore(RecordQueries):
         return self.get(record_id)
 
     def mark_reviewed(self, record_id: int, *, who: str = "", reviewed: bool = True) -> CorrectionRecord:
+        record_id = checked_id(record_id)
+        if not isinstance(reviewed, bool):
+            raise StoreError(f"reviewed: expected true or false, got {show(reviewed)}")
+        _check_text(who, "who")
         status = "reviewed" if reviewed else "unreviewed"
         self.get(record_id)  # a clear error for an unknown id
         now = _now()
@@ -214,8 +226,19 @@ class CorrectionsStore(RecordQueries):
 
     # --- files ---------------------------------------------------------------------------------------------------
 
-    def frame_path(self, relpath: str) -> Path:
-        return self.images.path(relpath)
+    def frame_path(self, relpath: str, *, owner: str = "image") -> Path:
+        """The file of a stored relative path, refused (StoreError) unless it lies inside ``images/``."""
+        return self.images.path(relpath, owner=owner)
+
+    def frame_paths(self, record: CorrectionRecord) -> list[tuple[str, Path]]:
+        """``(safe relative path, existing file)`` for each of a record's frames, in model order.
+
+        Every reader of a record's images goes through here: a path edited in the database to point outside
+        ``images/`` (or a missing file) is a one-line StoreError naming the record, and nothing is read.
+        """
+        if not isinstance(record, CorrectionRecord):
+            raise StoreError(f"record: expected a CorrectionRecord, got {type(record).__name__}")
+        return [self.images.checked(rel, owner=f"record {record.id}") for rel in record.frame_files]
 
     def scan_orphans(self) -> OrphanScan:
         """Crash leftovers under ``images/``: temporary files and images no record names; changes nothing."""
@@ -224,6 +247,13 @@ class CorrectionsStore(RecordQueries):
     def clean_orphans(self, *, min_age_s: float = DEFAULT_MIN_AGE_S, dry_run: bool = False) -> CleanResult:
         """Remove crash leftovers at least ``min_age_s`` old (never a file a record names; see ``maintenance``)."""
         return maintenance.clean_orphans(self.db, self.data_dir, min_age_s=min_age_s, dry_run=dry_run)
+
+
+def _check_text(value: object, what: str) -> None:
+    if not isinstance(value, str):
+        raise StoreError(f"{what}: expected text, got {type(value).__name__}")
+    if len(value) > MAX_TEXT_CHARS:
+        raise StoreError(f"{what}: {len(value)} characters; expected at most {MAX_TEXT_CHARS}")
 
 
 def with_final(record: CorrectionRecord, **changes: Any) -> FinalVersion:
