@@ -29,7 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ViFailback Studio: {config.describe()}", flush=True)
     print(services.diagnosis.status(), flush=True)
     demo = build_demo(services)
-    launch(demo, services)
+    try:
+        launch(demo, services)
+    except ValueError as exc:  # launch settings refused before serving (e.g. a data dir holding a served folder)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -132,6 +132,7 @@ def build_generator(args: argparse.Namespace, items: Sequence[BenchItem]) -> Gen
             model,
             api_key=key,
             timeout_s=args.request_timeout,
+            deadline_s=getattr(args, "request_deadline", None),
             retries=args.retries,
             backoff_s=BACKOFF_S,
             key_source=key_source,

@@ -112,7 +112,11 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     m.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="VAR", help="env var with the server key")
     m.add_argument("--concurrency", type=int, default=None, metavar="N",
                    help="requests in flight for a served model (default 16; local models: 1)")  # fmt: skip
-    m.add_argument("--request-timeout", type=float, default=600.0, metavar="S", help="seconds per request (600)")
+    m.add_argument("--request-timeout", type=float, default=600.0, metavar="S",
+                   help="seconds of silence allowed per request: connecting or between two reads (600)")  # fmt: skip
+    m.add_argument("--request-deadline", type=float, default=None, metavar="S",
+                   help="seconds one request may take in all, retries included (default: 60 + 0.1 per "
+                   "--max-new-tokens, at least --request-timeout)")  # fmt: skip
     m.add_argument("--retries", type=int, default=2, metavar="N", help="retries per request on transient errors (2)")
     m.add_argument(
         "--max-new-tokens", type=int, default=2048, metavar="N", help="generation limit (2048, as the paper)"

@@ -172,6 +172,7 @@ def test_fuzz_mutated_official_answers_never_raise(official_answer):
         assert isinstance(r, ParsedAnswer)
         assert r.raw == text
         assert isinstance(r.problems, list)
+        assert not any(p.startswith("internal parser error") for p in r.problems), r.problems
         json.dumps(r.to_dict())  # always serialisable
         seen_success += r.success is False
     assert seen_success > 1000  # most mutations leave the verdict readable
@@ -182,4 +183,5 @@ def test_fuzz_mutated_official_answers_never_raise(official_answer):
 def test_fuzz_generated_never_raise(text):
     r = parse_answer(text)
     assert r.raw == text
+    assert not any(p.startswith("internal parser error") for p in r.problems), r.problems
     json.dumps(r.to_dict())

@@ -67,3 +67,10 @@ def test_invalid_rows_name_the_row(row, words):
     rows = [["lock", 1, 1, "", "", "", ""], row]
     with pytest.raises(SymbolError, match=rf"table row 2: .*{words}"):
         from_table(rows)
+
+
+@pytest.mark.parametrize("cell", [10**400, "1" + "0" * 500, "1e999", float("nan"), -(10**30)])
+def test_a_huge_or_non_finite_cell_is_a_one_line_symbol_error(cell):
+    with pytest.raises(SymbolError, match=r"^table row 1: x1: expected a number in 0\.\.1000") as info:
+        from_table([["crosshair", cell, 500, "", "", "", ""]])
+    assert "\n" not in str(info.value) and len(str(info.value)) < 200

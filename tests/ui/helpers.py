@@ -53,3 +53,33 @@ def run_to_end(handlers, *args) -> dict:
     for update in handlers.run(*args):
         merged.update(update)
     return merged
+
+
+CLIENT_TIMEOUT_S = 60
+
+
+def start_app(services: Services, *, login: tuple[str, str] | None = None, **launch_overrides):
+    """The app launched on a free port (no browser) and a gradio_client session on it: (demo, client)."""
+    from gradio_client import Client
+
+    from vifailback_demo.ui import build_demo, launch
+
+    demo = build_demo(services)
+    launch(demo, services, server_port=free_port(), prevent_thread_lock=True, quiet=True, **launch_overrides)
+    client = Client(demo.local_url, auth=login, verbose=False, httpx_kwargs={"timeout": CLIENT_TIMEOUT_S})
+    return demo, client
+
+
+def call(client, *args, api_name: str) -> tuple[object, list[str]]:
+    """One API call: (its result, or the exception it raised; the gr.Warning/gr.Info lines it showed)."""
+    job = client.submit(*args, api_name=api_name)
+    try:
+        result: object = job.result(timeout=CLIENT_TIMEOUT_S)
+    except Exception as exc:  # the caller asserts on it
+        result = exc
+    shown = []
+    while not job.communicator.updates.empty():  # the job is done: nothing else writes to the queue now
+        update = job.communicator.updates.get_nowait()
+        if getattr(update, "log", None):
+            shown.append(update.log[0])
+    return result, shown

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.ui.helpers import make_services
+from tests.ui.helpers import make_services, start_app
 from vifailback_demo.errors import ModelNotFoundError
 from vifailback_demo.services.config import load_config
 from vifailback_demo.services.diagnosis import DiagnosisService
@@ -46,8 +47,40 @@ def test_launch_settings_carry_limits_auth_and_allowed_paths(tmp_path: Path) -> 
     s = make_services(tmp_path / "data", max_upload_mb=7, auth=(("u", "p"),), port=0)
     kw = launch_kwargs(s)
     assert kw["max_file_size"] == 7 * 1024 * 1024 and kw["auth"] == [("u", "p")]
-    assert str((tmp_path / "data").resolve()) in kw["allowed_paths"] and kw["theme"] is not None
+    data = str((tmp_path / "data").resolve())
+    assert kw["blocked_paths"] == [data] and kw["theme"] is not None, "the store is never served"
+    assert not any(data.startswith(p) or p.startswith(data) for p in kw["allowed_paths"])
     s.close()
+
+
+def test_a_data_dir_that_holds_a_served_folder_is_refused(tmp_path: Path) -> None:
+    s = make_services(tmp_path / "data", dataset_root=tmp_path / "data" / "dataset")
+    with pytest.raises(ValueError, match="--data-dir: the corrections store must be a folder of its own"):
+        launch_kwargs(s)
+    s.close()
+
+
+def test_config_repr_and_the_launched_app_never_show_the_password(tmp_path: Path, capsys) -> None:
+    secret = "s3cret-Pa55word"
+    config = load_config(["--auth", f"ann:{secret},bob:{secret}2", "--data-dir", str(tmp_path / "d")], env={})
+    for text in (repr(config), str(config), f"{config}", str(config.describe()), repr([config])):
+        assert secret not in text and "ann" in text, text
+    assert "auth=(('ann', '***'), ('bob', '***'))" in repr(config)
+    s = make_services(tmp_path / "data", auth=(("ann", secret),))
+    demo, client = start_app(s, login=("ann", secret))  # launch_kwargs passes the config's auth to gradio
+    try:
+        pages = [client.view_api(print_info=False, return_format="str") or ""]
+        with httpx.Client(base_url=demo.local_url, timeout=30) as http:
+            assert http.post("/login", data={"username": "ann", "password": secret}).status_code == 200
+            for url in ("/config", "/gradio_api/info", "/"):
+                response = http.get(url)
+                assert response.status_code == 200, (url, response.status_code)
+                pages.append(response.text)
+    finally:
+        demo.close()
+        s.close()
+    captured = capsys.readouterr()
+    assert all(secret not in text for text in (*pages, captured.out, captured.err))
 
 
 def test_a_named_model_that_is_missing_fails_at_start_not_silently(tmp_path: Path) -> None:

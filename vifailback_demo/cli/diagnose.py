@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import Any
 
@@ -10,6 +11,20 @@ from vifailback_demo.cli.main import CommandResult
 from vifailback_demo.core.prompts import MODES
 
 BACKEND_CHOICES = ("transformers", "openai", "scripted")
+# Copies of models.backend.DEADLINE_* for the help text: importing that module would load numpy into every command
+# (a test keeps them equal).
+DEADLINE_BASE_S, DEADLINE_PER_TOKEN_S = 60.0, 0.1
+
+
+def seconds(text: str) -> float:
+    """``--deadline``: a finite number of seconds > 0 (argparse turns the error into one line)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
+    return value
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -40,7 +55,21 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--max-pixels", type=int, help="image pixel budget per frame (processor max_pixels)")
     p.add_argument("--min-pixels", type=int, help="minimum pixels per frame (processor min_pixels)")
     p.add_argument("--base-url", help="openai backend: server URL, e.g. http://127.0.0.1:8000/v1")
-    p.add_argument("--timeout", type=float, default=None, help="openai backend: seconds per request (default 120)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="openai backend: seconds of silence allowed while connecting or between two reads (default 120)",
+    )
+    p.add_argument(
+        "--deadline",
+        type=seconds,
+        default=None,
+        metavar="SECONDS",
+        help="seconds the whole answer may take, retries and streaming included (openai default: "
+        f"{DEADLINE_BASE_S:g} + {DEADLINE_PER_TOKEN_S:g} per --max-new-tokens, at least --timeout; transformers: "
+        "no limit unless given)",
+    )
     p.add_argument("--retries", type=int, default=None, help="openai backend: retries on 429/5xx/timeouts (default 2)")
     p.add_argument(
         "--sampling",
@@ -77,8 +106,15 @@ def cmd_diagnose(args: argparse.Namespace) -> CommandResult:
         min_pixels=args.min_pixels,
         base_url=args.base_url,
         timeout_s=args.timeout,
+        deadline_s=args.deadline,
         max_retries=args.retries,
     )
+    if args.deadline and args.backend == "transformers":
+        # The openai client enforces the deadline on its socket; a local model gets the generic bound (the run
+        # fails after it; the generation thread is left to the process exit).
+        from vifailback_demo.models.backend import DeadlineBackend
+
+        backend = DeadlineBackend(backend, args.deadline, hint=" (--deadline)")
     on_text = None
     if args.stream:
 

@@ -132,7 +132,7 @@ def cmd_parse(args: argparse.Namespace) -> CommandResult:
 # --- render ------------------------------------------------------------------------------------------------------
 
 
-def _load_symbol_json(value: str) -> Any:
+def _load_symbol_json(value: str, allowed: str) -> Any:
     path = Path(value)
     if not value.lstrip().startswith(("[", "{")) and path.is_file():
         value = path.read_text(encoding="utf-8")
@@ -142,6 +142,10 @@ def _load_symbol_json(value: str) -> Any:
         data = json.loads(value)
     except json.JSONDecodeError as exc:
         raise SymbolError(f"--symbols: not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except ValueError:  # Python refuses to read an int of over 4300 digits
+        raise SymbolError(f"--symbols: a number has thousands of digits; coordinates must be in {allowed}") from None
+    except RecursionError:
+        raise SymbolError("--symbols: the JSON is nested too deeply; expected a list of symbol objects") from None
     return [data] if isinstance(data, dict) else data
 
 
@@ -156,7 +160,9 @@ def cmd_render(args: argparse.Namespace) -> CommandResult:
     h, w = image.shape[:2]
     problems: list[str] = []
     if args.symbols is not None:
-        symbols = symbols_from_code(_load_symbol_json(args.symbols))
+        # Every symbol error names the field and this range (huge, infinite, NaN or negative coordinates).
+        allowed = f"0-{w} x 0-{h} (pixels)" if args.pixels else "0-1000 x 0-1000 (normalised; --pixels for pixels)"
+        symbols = symbols_from_code(_load_symbol_json(args.symbols, allowed), allowed=allowed)
         check_symbols(symbols, width=w if args.pixels else 1000, height=h if args.pixels else 1000)
     else:
         parsed = parse_answer(_read_text_arg(args.answer))

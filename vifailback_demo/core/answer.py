@@ -1,9 +1,13 @@
 """Parse a ViFailback model answer: ``<Think>...</Think><Answer>...</Answer>``.
 
-The answer block is JSON-like, not JSON: the official example misses a comma after ``"keyframe"``, models truncate
-at the token limit, and values may hold real or escaped newlines and ``\\uXXXX`` escapes. The parser scans for
-``"key": value`` pairs instead of trusting JSON syntax. It never raises: anything it cannot read becomes a problem
-in :attr:`ParsedAnswer.problems`, and the raw text is always kept.
+The answer block is JSON-like, not JSON (answer_scan.py finds its ``"key": value`` pairs); fields missing there are
+read from the official ``<Think>`` sentences. The parser never raises: anything it cannot read becomes a problem in
+:attr:`ParsedAnswer.problems`, and the raw text is always kept.
+
+Model output is untrusted text, so the parser must also be safe on hostile input: every scan is linear in the
+length (no backtracking patterns; tests/core/test_answer_linear.py times adversarial inputs), and a value it cannot
+read for certain (a negated verdict, a keyframe range, a value cut off by truncation) is None with a problem, never
+a guess (answer_values.py holds those readers).
 """
 
 from __future__ import annotations
@@ -13,130 +17,46 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from vifailback_demo.core.answer_scan import KEY_ALIASES, Value, scan_values
+from vifailback_demo.core.answer_values import (
+    EMPTY_VALUES,
+    FAILURE_TYPES,
+    normalize_failure_type,
+    read_keyframe,
+    read_success,
+    think_drawings,
+    think_statement,
+)
 from vifailback_demo.core.symbol_codec import parse_visual_prompts, symbols_to_code
 from vifailback_demo.core.symbols import Symbol
 
-FAILURE_TYPES: tuple[str, ...] = ("gripper state", "gripper 6d-pose", "task planning", "human intervention")
 #: Longest text we scan; a runaway generation beyond this is cut (and reported) to keep parsing fast.
 MAX_ANSWER_CHARS = 200_000
 
-# Known answer keys (normalised) -> field. Other keys are kept in ``fields`` when they start a line.
-_KEY_ALIASES: dict[str, str] = {
-    "success detection": "success",
-    "success": "success",
-    "keyframe": "keyframe",
-    "key frame": "keyframe",
-    "low level commands": "low_level",
-    "low level command": "low_level",
-    "visual prompts": "visual_prompts",
-    "visual prompt": "visual_prompts",
-    "failure type": "failure_type",
-    "failure subtask": "failure_subtask",
-    "failure reason": "failure_reason",
-    "high level avoidance": "high_level_avoidance",
-    "high level correction": "high_level_correction",
-    "high level commands": "high_level",
-}
-
+# Every pattern here must stay linear on any input: no nested or adjacent quantifiers over overlapping characters,
+# no lazy ".+?" followed by optional parts (the old corrective-action pattern took 19 s on 32k characters).
+# A tag's \s* runs cannot overlap: each starts right after its own '<'.
 _TAG_RE = {
     name: (re.compile(rf"<\s*{name}\s*>", re.I), re.compile(rf"<\s*/\s*{name}\s*>", re.I))
     for name in ("think", "answer")
 }
-# A key: a quoted name followed by a colon, at a line start or after '{' / ',' (so dicts inside values do not
-# match unless their key is a known answer key).
-_KEY_RE = re.compile(r'(?:^|(?<=[\n{,]))[ \t]*"(?P<key>[A-Za-z][A-Za-z0-9 _\-]{0,48})"[ \t]*:[ \t]*', re.M)
-_FAILURE_TYPE_THINK_RE = re.compile(r"failure type is identified as\s*['\"‘“]([^'\"’”\n]{1,60})", re.I)
-_ACTION_THINK_RE = re.compile(r"corrective action is:\s*'(.+?)'\s*\.?\s*(?:\n|$)", re.I | re.S)
-_DRAWINGS_THINK_RE = re.compile(r"required drawings are:\s*\n(?P<lines>(?:[ \t]*draw[^\n]*\n?)+)", re.I)
-_UNICODE_ESCAPE_RE = re.compile(r"\\u([0-9a-fA-F]{4})")
+_FAILURE_TYPE_PHRASE = re.compile(r"failure type is identified as", re.I)
+_ACTION_PHRASE = re.compile(r"corrective action is:", re.I)
 
 
-_EMPTY_VALUES = ("", "none", "null", "n/a", "na", "-")
-
-
-def normalize_key(key: str) -> str:
-    return " ".join(key.lower().replace("_", " ").replace("-", " ").split())
-
-
-def normalize_failure_type(text: str | None) -> str | None:
-    """Map loose spellings ("Gripper 6D pose", "task_planning") onto the 4 taxonomy strings; None if unknown."""
-    if not text:
-        return None
-    t = " ".join(text.lower().replace("_", " ").replace("-", " ").split()).strip(" .'\"")
-    t = t.replace("6 d", "6d").replace("6dof", "6d")
-    for canonical in FAILURE_TYPES:
-        if t == canonical.replace("-", " "):
-            return canonical
-    return None
-
-
-def decode_escapes(value: str) -> str:
-    """Undo JSON string escapes leniently (``\\n``, ``\\"``, ``\\uXXXX``); leaves unknown escapes alone."""
-    if "\\" not in value:
-        return value
-    try:
-        return json.loads('"' + value.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t") + '"')
-    except (json.JSONDecodeError, ValueError):
-        pass
-    value = _UNICODE_ESCAPE_RE.sub(lambda m: chr(int(m.group(1), 16)), value)
-    return value.replace("\\n", "\n").replace("\\t", "\t").replace('\\"', '"').replace("\\\\", "\\")
-
-
-def _clean_value(raw: str) -> tuple[str, bool]:
-    """Strip separators and quotes around a scanned value; returns (value, was_closed)."""
-    v = raw.strip()
-    while v:
-        if v[-1] == ",":
-            v = v[:-1].rstrip()
-        elif v[-1] == "}" and v[:-1].rstrip()[-1:] in ('"', ",", ""):
-            v = v[:-1].rstrip()  # the closing brace of a JSON object around the fields, not of a symbol dict
-        else:
-            break
-    if v.startswith("{") and not v.startswith("{'"):
-        v = v[1:].lstrip()
-    closed = True
-    if v.startswith('"'):
-        if len(v) >= 2 and v.endswith('"'):
-            v = v[1:-1]
-        else:
-            v, closed = v[1:], False
-    return decode_escapes(v).strip(), closed
-
-
-def scan_fields(block: str) -> tuple[dict[str, str], list[str]]:
-    """Read ``"key": value`` pairs from a JSON-like block; keys normalised; problems for unclosed values."""
-    matches = []
-    for m in _KEY_RE.finditer(block):
-        key = normalize_key(m.group("key"))
-        at_line_start = m.start() == 0 or block[m.start() - 1] == "\n"
-        if key in _KEY_ALIASES or at_line_start:
-            matches.append((m, key))
-    fields_: dict[str, str] = {}
-    problems: list[str] = []
-    for i, (m, key) in enumerate(matches):
-        end = matches[i + 1][0].start() if i + 1 < len(matches) else len(block)
-        value, closed = _clean_value(block[m.end() : end])
-        if not closed:
-            problems.append(f"answer value for '{key}' has no closing quote (truncated output?)")
-        if key in fields_:
-            problems.append(f"answer key '{key}' appears more than once; the first value is used")
-            continue
-        fields_[key] = value
-    return fields_, problems
-
-
-def _section(text: str, name: str, problems: list[str]) -> str | None:
+def _section(text: str, name: str, problems: list[str]) -> tuple[str | None, bool]:
+    """The text inside ``<name>...</name>`` (stripped) and whether the closing tag was found."""
     open_re, close_re = _TAG_RE[name]
     opened = open_re.search(text)
     if not opened:
-        return None
+        return None, False
     closed = close_re.search(text, opened.end())
     if not closed:
         problems.append(f"<{name.title()}> block is not closed (truncated output?)")
         # A truncated think block runs until an <Answer> tag if there is one.
         stop = _TAG_RE["answer"][0].search(text, opened.end()) if name == "think" else None
-        return text[opened.end() : stop.start() if stop else len(text)].strip()
-    return text[opened.end() : closed.start()].strip()
+        return text[opened.end() : stop.start() if stop else len(text)].strip(), False
+    return text[opened.end() : closed.start()].strip(), True
 
 
 @dataclass
@@ -184,27 +104,6 @@ def parse_schema(
     }
 
 
-def _parse_success(value: str, problems: list[str]) -> bool | None:
-    v = value.lower()
-    if "fail" in v or "unsuccess" in v or v.strip(" .") in ("no", "false"):
-        return False
-    if "success" in v or v.strip(" .") in ("yes", "true", "completed"):
-        return True
-    problems.append(f"success detection: expected 'Successful' or 'Failed', got {value!r:.40}")
-    return None
-
-
-def _parse_keyframe(value: str, problems: list[str]) -> int | None:
-    m = re.search(r"\d+", value)
-    if m and len(m.group()) <= 6:
-        number = int(m.group())
-        if number >= 1:
-            return number
-    if value.strip().lower() not in _EMPTY_VALUES:
-        problems.append(f"keyframe: expected a 1-based image number, got {value!r:.40}")
-    return None
-
-
 def parse_answer(text: Any) -> ParsedAnswer:
     """Parse model output; never raises. Missing or unreadable fields are None with a problem each."""
     try:
@@ -212,6 +111,21 @@ def parse_answer(text: Any) -> ParsedAnswer:
     except Exception as exc:
         raw = text if isinstance(text, str) else repr(text)
         return ParsedAnswer(raw=raw, problems=[f"internal parser error: {type(exc).__name__}: {exc}"])
+
+
+def _single_value(value: Value | None, name: str, problems: list[str]) -> str | None:
+    """The text of a one-line field, or None (with a problem) when it cannot be trusted.
+
+    A value cut by the end of the output may be cut mid-number ("1" of "13"); a value whose quote never closed
+    is read up to its line end only, so it cannot take digits or words from the lines after it.
+    """
+    if value is None:
+        problems.append(f"{name}: the answer gives different values; none is used")
+        return None
+    if value.cut and value.text.lower() not in EMPTY_VALUES:
+        problems.append(f"{name}: the value {value.text!r:.40} runs to the end of the output and may be cut off")
+        return None
+    return value.text if value.closed else value.text.split("\n", 1)[0]
 
 
 def _parse(text: Any) -> ParsedAnswer:
@@ -225,8 +139,8 @@ def _parse(text: Any) -> ParsedAnswer:
     if "\\n" in text:
         # Output serialised with escaped newlines (one long line): read it as the lines it stands for.
         text = text.replace("\\r\\n", "\n").replace("\\n", "\n")
-    result.think = _section(text, "think", problems)
-    result.answer = _section(text, "answer", problems)
+    result.think, _ = _section(text, "think", problems)
+    result.answer, answer_closed = _section(text, "answer", problems)
     if result.answer is None:
         problems.append("no <Answer> block found")
         # Some models answer with the bare block; scan what follows the think block (or the whole text).
@@ -234,39 +148,60 @@ def _parse(text: Any) -> ParsedAnswer:
         block = text[close.end() :] if close else ("" if result.think is not None else text)
     else:
         block = result.answer
-    result.fields, scan_problems = scan_fields(block)
+    result.fields, values, scan_problems = scan_values(block, answer_closed)
     problems.extend(scan_problems)
-    by_field = {_KEY_ALIASES[k]: v for k, v in result.fields.items() if k in _KEY_ALIASES}
+    by_field: dict[str, Value | None] = {}
+    for key, value in values.items():
+        name = KEY_ALIASES.get(key)
+        if name is None:
+            continue
+        seen = by_field.get(name, value)
+        # Two spellings of one key ("success" and "success detection") that disagree: neither is trusted.
+        by_field[name] = value if seen is not None and value is not None and seen.text == value.text else None
 
     if "success" in by_field:
-        result.success = _parse_success(by_field["success"], problems)
+        success_text = _single_value(by_field["success"], "success detection", problems)
+        if success_text is not None:
+            result.success, problem = read_success(success_text)
+            problems.extend([problem] if problem else [])
     else:
         problems.append("success detection missing")
-    if "keyframe" in by_field:
-        result.keyframe = _parse_keyframe(by_field["keyframe"], problems)
-    if result.success is False and result.keyframe is None and "keyframe" not in by_field:
-        problems.append("keyframe missing for a failed task")
+    keyframe_text = _single_value(by_field["keyframe"], "keyframe", problems) if "keyframe" in by_field else ""
+    if keyframe_text is not None:
+        result.keyframe, problem = read_keyframe(keyframe_text)
+        problems.extend([problem] if problem else [])
+        if result.success is False and keyframe_text.strip().lower() in EMPTY_VALUES:
+            problems.append("keyframe missing for a failed task")
 
     think = result.think or ""
-    ft_text = by_field.get("failure_type")
-    if ft_text is None:
-        m = _FAILURE_TYPE_THINK_RE.search(think)
-        ft_text = m.group(1) if m else None
-    if ft_text is not None:
+    if "failure_type" in by_field:
+        ft_text = _single_value(by_field["failure_type"], "failure type", problems)
+    else:
+        ft_text, problem = think_statement(think, _FAILURE_TYPE_PHRASE, "failure type")
+        problems.extend([problem] if problem else [])
+    if ft_text is not None and ft_text.strip().lower() not in EMPTY_VALUES:
         result.failure_type = normalize_failure_type(ft_text)
         if result.failure_type is None:
             problems.append(f"failure type: expected one of {list(FAILURE_TYPES)}, got {ft_text!r:.40}")
 
-    low = by_field.get("low_level")
-    if low is None:
-        m = _ACTION_THINK_RE.search(think)
-        low = m.group(1).strip() if m else None
-    result.low_level = low.strip() if low and low.strip().lower() not in _EMPTY_VALUES else None
+    if "low_level" in by_field:
+        low_value = by_field["low_level"]
+        low = _single_value(low_value, "low level command", problems)
+        if low is not None and low_value is not None and not low_value.closed and "\n" in low_value.text.strip():
+            problems.append("low level command: its quote never closes and it spans several lines; not used")
+            low = None
+    else:
+        low, problem = think_statement(think, _ACTION_PHRASE, "low level command")
+        problems.extend([problem] if problem else [])
+    result.low_level = low.strip() if low and low.strip().lower() not in EMPTY_VALUES else None
 
-    prompts = by_field.get("visual_prompts")
-    if prompts is None:
-        m = _DRAWINGS_THINK_RE.search(think)
-        prompts = m.group("lines") if m else None
+    if "visual_prompts" in by_field:
+        prompts_value = by_field["visual_prompts"]
+        prompts = prompts_value.text if prompts_value is not None else None
+        if prompts_value is None:
+            problems.append("visual prompts: the answer gives different values; none is used")
+    else:
+        prompts = think_drawings(think)
         if prompts is not None:
             problems.append("visual prompts read from the <Think> block (missing in <Answer>)")
     result.visual_prompts = prompts

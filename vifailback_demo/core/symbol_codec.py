@@ -21,7 +21,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from vifailback_demo.core.symbols import (
+    ANY_SPACE,
     NORMALIZED_MAX,
+    NORMALIZED_SPACE,
     Crosshair,
     DualCrosshair,
     GripperState,
@@ -37,11 +39,14 @@ from vifailback_demo.core.symbols import (
     check_direction,
     check_state_text,
     range_problems,
+    safe_repr,
 )
 from vifailback_demo.errors import SymbolError
 
 #: Longest line we hand to ``ast.literal_eval`` (deeply nested or huge literals are slow or crash it).
 MAX_LINE_CHARS = 2000
+#: Problems listed per visual-prompts text; the rest are counted in one last line.
+MAX_LINE_PROBLEMS = 50
 
 
 def _num_text(value: Number) -> str:
@@ -77,34 +82,37 @@ def format_visual_prompts(symbols: Iterable[Symbol]) -> str:
 
 def _require(params: Mapping[str, Any], key: str, command: str) -> Any:
     if key not in params:
-        raise SymbolError(f"{command}: expected key '{key}', got keys {sorted(map(str, params))}")
+        raise SymbolError(f"{command}: expected key '{key}', got keys {sorted(safe_repr(k, 40) for k in params)}")
     return params[key]
 
 
 def _symbol_from_params(name: str, params: Mapping[str, Any]) -> Symbol:
+    def point(key: str, what: str) -> Point:
+        return as_point(_require(params, key, name), what, NORMALIZED_SPACE)  # model text is 0-1000
+
     if name == "draw straight arrow":
         return StraightArrow(
-            as_point(_require(params, "start_point", name), "straight arrow start_point"),
-            as_point(_require(params, "end_point", name), "straight arrow end_point"),
+            point("start_point", "straight arrow start_point"),
+            point("end_point", "straight arrow end_point"),
             check_colors(params.get("color", params.get("colors", ["green"]))),
         )
     if name == "draw rotating arrow":
         return RotatingArrow(
-            as_point(_require(params, "center", name), "rotating arrow center"),
+            point("center", "rotating arrow center"),
             check_direction(params.get("direction", "clockwise")),
         )
     if name == "draw dual crosshair":
         return DualCrosshair(
-            as_point(_require(params, "start_point", name), "dual crosshair start_point"),
-            as_point(_require(params, "end_point", name), "dual crosshair end_point"),
+            point("start_point", "dual crosshair start_point"),
+            point("end_point", "dual crosshair end_point"),
         )
     point_types = {"draw crosshair": Crosshair, "draw lock": Lock, "draw rewind": Rewind}
     if name in point_types:
-        return point_types[name](as_point(_require(params, "position", name), f"{name[5:]} position"))
+        return point_types[name](point("position", f"{name[5:]} position"))
     if name in ("draw on", "draw off"):
-        return GripperState(as_point(_require(params, "position", name), f"{name[5:]} position"), name[5:].upper())
+        return GripperState(point("position", f"{name[5:]} position"), name[5:].upper())
     raise SymbolError(
-        f"unknown command {name!r}: expected Draw Straight Arrow, Draw Rotating Arrow, Draw Crosshair, "
+        f"unknown command {name[:40]!r}: expected Draw Straight Arrow, Draw Rotating Arrow, Draw Crosshair, "
         "Draw Dual Crosshair, Draw ON, Draw OFF, Draw Lock or Draw Rewind"
     )
 
@@ -132,9 +140,10 @@ def parse_symbol_line(line: str) -> Symbol:
             warnings.simplefilter("ignore")  # literal_eval warns about odd escapes in model text; we report instead
             params = ast.literal_eval(body)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
-        raise SymbolError(f"{name or 'symbol line'}: expected a {{'key': value}} literal, got {body!r:.80}") from exc
+        what = name[:40] or "symbol line"
+        raise SymbolError(f"{what}: expected a {{'key': value}} literal, got {body!r:.80}") from exc
     if not isinstance(params, dict):
-        raise SymbolError(f"{name}: expected a {{'key': value}} dict, got {type(params).__name__}")
+        raise SymbolError(f"{name[:40]}: expected a {{'key': value}} dict, got {type(params).__name__}")
     return _symbol_from_params(name, params)
 
 
@@ -162,6 +171,10 @@ def parse_visual_prompts(text: str | None, *, check_range: bool = True) -> tuple
         symbols.append(symbol)
         if check_range:
             problems.extend(f"visual prompt line {number}: {p}" for p in range_problems(symbol))
+    if len(problems) > MAX_LINE_PROBLEMS:
+        # A runaway generation can hold thousands of bad lines; a list that long helps nobody reading it.
+        hidden = len(problems) - MAX_LINE_PROBLEMS
+        problems = [*problems[:MAX_LINE_PROBLEMS], f"... and {hidden} more visual prompt problems"]
     return symbols, problems
 
 
@@ -198,60 +211,63 @@ def symbol_to_code(symbol: Symbol) -> dict[str, Any]:
     raise SymbolError(f"expected one of the 7 symbol types, got {type(symbol).__name__}")
 
 
-def symbol_from_code(code: Mapping[str, Any], *, allow_extra: bool = False) -> Symbol:
+def symbol_from_code(code: Mapping[str, Any], *, allow_extra: bool = False, allowed: str = ANY_SPACE) -> Symbol:
     """Read one canonical/official code dict; raises :class:`SymbolError`.
 
     Old ``rotate_arrow`` records with ``start``/``end`` and no ``center`` get the integer midpoint as centre, as
     the official tools do. With ``allow_extra=False`` unknown keys are an error (human input); dataset readers
-    pass ``allow_extra=True`` because future official files may carry more fields.
+    pass ``allow_extra=True`` because future official files may carry more fields. ``allowed`` names the caller's
+    coordinate range in messages (e.g. "0-640 x 0-480 (pixels)").
     """
     if not isinstance(code, Mapping):
-        raise SymbolError(f"expected a symbol object like {{'type': 'crosshair', 'pos': [x, y]}}, got {code!r:.60}")
+        raise SymbolError(
+            f"expected a symbol object like {{'type': 'crosshair', 'pos': [x, y]}}, got {safe_repr(code, 60)}"
+        )
     kind = code.get("type")
-    if kind not in _CODE_KEYS:
-        raise SymbolError(f"symbol type: expected one of {sorted(_CODE_KEYS)}, got {kind!r:.40}")
+    if not isinstance(kind, str) or kind not in _CODE_KEYS:  # a list here must not reach the dict lookup
+        raise SymbolError(f"symbol type: expected one of {sorted(_CODE_KEYS)}, got {safe_repr(kind, 40)}")
     code = dict(code)
+
+    def point(key: str) -> Point:
+        return as_point(code[key], f"{kind} {key}", allowed)
+
     legacy = set()
     if kind == "rotate_arrow" and "center" not in code and "start" in code and "end" in code:
-        start, end = as_point(code["start"], "rotate_arrow start"), as_point(code["end"], "rotate_arrow end")
+        start, end = point("start"), point("end")
         code["center"] = [int((start[0] + end[0]) / 2), int((start[1] + end[1]) / 2)]
         legacy = {"start", "end"}
     extra = set(code) - _CODE_KEYS[kind] - legacy
     if extra and not allow_extra:
-        raise SymbolError(f"{kind}: unexpected keys {sorted(map(str, extra))}; expected {sorted(_CODE_KEYS[kind])}")
+        raise SymbolError(
+            f"{kind}: unexpected keys {sorted(safe_repr(k, 40) for k in extra)}; expected {sorted(_CODE_KEYS[kind])}"
+        )
     missing = (_CODE_KEYS[kind] - {"colors", "direction"}) - set(code)
     if missing:
         raise SymbolError(f"{kind}: missing keys {sorted(missing)}")
     if kind == "move_arrow":
-        return StraightArrow(
-            as_point(code["start"], "move_arrow start"),
-            as_point(code["end"], "move_arrow end"),
-            check_colors(code.get("colors", ["green"])),
-        )
+        return StraightArrow(point("start"), point("end"), check_colors(code.get("colors", ["green"])))
     if kind == "rotate_arrow":
-        return RotatingArrow(
-            as_point(code["center"], "rotate_arrow center"), check_direction(code.get("direction", "clockwise"))
-        )
+        return RotatingArrow(point("center"), check_direction(code.get("direction", "clockwise")))
     if kind == "dual_crosshair":
-        return DualCrosshair(as_point(code["p1"], "dual_crosshair p1"), as_point(code["p2"], "dual_crosshair p2"))
+        return DualCrosshair(point("p1"), point("p2"))
     if kind == "state":
-        return GripperState(as_point(code["pos"], "state pos"), check_state_text(code["text"]))
+        return GripperState(point("pos"), check_state_text(code["text"]))
     single = {"crosshair": Crosshair, "lock": Lock, "rewind": Rewind}[kind]
-    return single(as_point(code["pos"], f"{kind} pos"))
+    return single(point("pos"))
 
 
 def symbols_to_code(symbols: Iterable[Symbol]) -> list[dict[str, Any]]:
     return [symbol_to_code(s) for s in symbols]
 
 
-def symbols_from_code(codes: Any, *, allow_extra: bool = False) -> list[Symbol]:
+def symbols_from_code(codes: Any, *, allow_extra: bool = False, allowed: str = ANY_SPACE) -> list[Symbol]:
     """Strict: a list of code dicts; the first bad one raises :class:`SymbolError` naming its position."""
     if not isinstance(codes, list):
         raise SymbolError(f"expected a list of symbol objects, got {type(codes).__name__}")
     out = []
     for i, code in enumerate(codes, start=1):
         try:
-            out.append(symbol_from_code(code, allow_extra=allow_extra))
+            out.append(symbol_from_code(code, allow_extra=allow_extra, allowed=allowed))
         except SymbolError as exc:
             raise SymbolError(f"symbol {i}: {exc}") from None
     return out

@@ -25,6 +25,12 @@ DIRECTIONS: tuple[str, ...] = ("clockwise", "counter-clockwise")
 STATE_TEXTS: tuple[str, ...] = ("ON", "OFF")
 #: Model coordinates are integers normalised to this range on each axis.
 NORMALIZED_MAX = 1000
+#: Largest coordinate magnitude accepted in either space: far beyond any image, yet small enough that every later
+#: conversion (float, scaling, rounding to pixels) stays exact and finite. Bigger numbers are typos or attacks.
+MAX_COORDINATE = 1_000_000
+#: How messages name the allowed range: model text is normalised; code dicts may also be pixels.
+NORMALIZED_SPACE = f"0-{NORMALIZED_MAX} (normalised)"
+ANY_SPACE = f"0-{NORMALIZED_MAX} (normalised) or 0-image size (pixels)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,30 +130,67 @@ def map_points(symbol: Symbol, fn: Callable[[Point], Point]) -> Symbol:
     return replace(symbol, **{name: fn(getattr(symbol, name)) for name in _POINT_FIELDS[type(symbol)]})
 
 
+def safe_repr(value: object, limit: int = 80) -> str:
+    """``repr`` for error messages that cannot fail: Python refuses to print ints over 4300 digits."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"<a {_digit_count(value)}-digit number>"
+    try:
+        return repr(value)[:limit]
+    except (ValueError, RecursionError):  # an over-long int or a deeply nested list inside ``value``
+        return f"<unprintable {type(value).__name__}>"
+
+
+def _digit_count(value: int) -> int:
+    """Decimal digits of ``value`` without ``str()`` (which is quadratic and refuses over 4300 digits)."""
+    value = abs(value)
+    digits = int((value.bit_length() - 1) * 0.30102999566398) + 1  # exact or one short
+    return digits + 1 if value >= 10**digits else digits
+
+
+def coordinate_problem(value: object) -> str | None:
+    """Why ``value`` cannot be a coordinate ("is not a finite number", ...), or None when it can."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"{safe_repr(value, 40)} is not a number"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value!r} is not a finite number"
+    # Compare before any float conversion: math.isfinite(10**400) raises OverflowError instead of answering.
+    if not -MAX_COORDINATE <= value <= MAX_COORDINATE:
+        return f"{safe_repr(value, 40)} is too large (at most {MAX_COORDINATE:,} in size)"
+    return None
+
+
 def is_number(value: object) -> bool:
-    """True for finite ints and floats (bool is not a coordinate)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """True for finite ints and floats of a usable size (bool is not a coordinate)."""
+    return coordinate_problem(value) is None
 
 
-def as_point(value: object, what: str) -> Point:
-    """Read ``[x, y]`` (list or tuple of two finite numbers) or raise :class:`SymbolError`."""
-    if isinstance(value, (list, tuple)) and len(value) == 2 and all(is_number(v) for v in value):
-        return (value[0], value[1])
-    raise SymbolError(f"{what}: expected a point [x, y] of two finite numbers, got {value!r:.80}")
+def as_point(value: object, what: str, allowed: str = ANY_SPACE) -> Point:
+    """Read ``[x, y]`` (list or tuple of two finite numbers) or raise :class:`SymbolError`.
+
+    ``allowed`` names the coordinate range of the caller's space for the message (model text: 0-1000).
+    """
+    expected = f"{what}: expected a point [x, y] of two finite numbers in {allowed}"
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise SymbolError(f"{expected}, got {safe_repr(value)}")
+    for axis, coordinate in zip("xy", value):
+        problem = coordinate_problem(coordinate)
+        if problem:
+            raise SymbolError(f"{expected}; {axis} = {problem}")
+    return (value[0], value[1])
 
 
 def check_color(value: object) -> str:
-    color = value.strip().lower() if isinstance(value, str) else value
-    if color not in AXIS_OF_COLOR:
-        raise SymbolError(f"arrow colour: expected one of {list(COLORS)}, got {value!r:.40}")
-    return color  # type: ignore[return-value]
+    color = value.strip().lower() if isinstance(value, str) else None
+    if color not in AXIS_OF_COLOR:  # a list or dict here must not reach the dict lookup (unhashable)
+        raise SymbolError(f"arrow colour: expected one of {list(COLORS)}, got {safe_repr(value, 40)}")
+    return color
 
 
 def check_colors(value: object) -> tuple[str, ...]:
     """Accept a list of colours or one colour string; at least one colour."""
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)) or not items:
-        raise SymbolError(f"arrow colours: expected a non-empty list from {list(COLORS)}, got {value!r:.60}")
+        raise SymbolError(f"arrow colours: expected a non-empty list from {list(COLORS)}, got {safe_repr(value, 60)}")
     return tuple(check_color(c) for c in items)
 
 
@@ -156,14 +199,14 @@ def check_direction(value: object) -> str:
     if direction == "counterclockwise":
         direction = "counter-clockwise"
     if direction not in DIRECTIONS:
-        raise SymbolError(f"rotation direction: expected one of {list(DIRECTIONS)}, got {value!r:.40}")
+        raise SymbolError(f"rotation direction: expected one of {list(DIRECTIONS)}, got {safe_repr(value, 40)}")
     return direction  # type: ignore[return-value]
 
 
 def check_state_text(value: object) -> str:
     text = value.strip().upper() if isinstance(value, str) else value
     if text not in STATE_TEXTS:
-        raise SymbolError(f"gripper state: expected 'ON' or 'OFF', got {value!r:.40}")
+        raise SymbolError(f"gripper state: expected 'ON' or 'OFF', got {safe_repr(value, 40)}")
     return text  # type: ignore[return-value]
 
 
@@ -177,12 +220,13 @@ def range_problems(symbol: Symbol, width: Number = NORMALIZED_MAX, height: Numbe
     return problems
 
 
-def validate_symbol(symbol: Symbol) -> Symbol:
+def validate_symbol(symbol: Symbol, allowed: str = ANY_SPACE) -> Symbol:
     """Check vocabulary and point types of a constructed symbol; returns it, raises :class:`SymbolError`."""
     if not isinstance(symbol, SYMBOL_TYPES):
         raise SymbolError(f"expected one of the 7 symbol types, got {type(symbol).__name__}")
     for name in _POINT_FIELDS[type(symbol)]:
-        as_point(getattr(symbol, name), f"{symbol.command} {name}")
+        # The kind, not the command: GripperState.command formats its (not yet checked) text.
+        as_point(getattr(symbol, name), f"{symbol.kind} {name}", allowed)
     # The constructors do not normalise (frozen dataclasses), so a hand-built symbol may carry "Red" or "cw".
     if isinstance(symbol, StraightArrow) and check_colors(symbol.colors) != symbol.colors:
         raise SymbolError(f"arrow colours must be lower-case names from {list(COLORS)}, got {symbol.colors!r}")
@@ -199,7 +243,10 @@ def check_symbols(
     """Strict check for human input: vocabulary and range; the first problem raises :class:`SymbolError`."""
     checked = []
     for i, symbol in enumerate(symbols, start=1):
-        validate_symbol(symbol)
+        try:
+            validate_symbol(symbol, f"[0, {width}] x [0, {height}]")
+        except SymbolError as exc:
+            raise SymbolError(f"symbol {i}: {exc}") from None
         problems = range_problems(symbol, width, height)
         if problems:
             raise SymbolError(f"symbol {i}: {problems[0]}")

@@ -25,7 +25,9 @@ from vifailback_demo.core.symbols import (
     check_direction,
     check_state_text,
     check_symbols,
+    coordinate_problem,
     points_of,
+    safe_repr,
 )
 from vifailback_demo.errors import SymbolError
 
@@ -83,9 +85,11 @@ def _coord(value: Any, column: str) -> int | float:
         try:
             number = float(str(value).strip())
         except ValueError:
-            raise SymbolError(f"{column}: expected a number, got {value!r:.30}") from None
-    if not math.isfinite(number):
-        raise SymbolError(f"{column}: expected a finite number, got {value!r:.30}")
+            raise SymbolError(f"{column}: expected a number in 0..1000, got {safe_repr(value, 30)}") from None
+    # coordinate_problem compares before any float conversion: math.isfinite(10**400) raises OverflowError.
+    problem = coordinate_problem(number)
+    if problem is not None:
+        raise SymbolError(f"{column}: expected a number in 0..1000, {problem}")
     return int(round(number))
 
 

@@ -8,6 +8,7 @@ for callers that prefer one (the app). Implementations: :mod:`.transformers_back
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -16,12 +17,19 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from vifailback_demo.errors import BackendError
+from vifailback_demo.errors import BackendError, BackendTimeoutError
 
 TextCallback = Callable[[str], None]
 
 #: The paper evaluates greedily with up to 2,048 new tokens.
 DEFAULT_MAX_NEW_TOKENS = 2048
+
+#: The overall deadline of one model call when none is set: a base for connecting, queueing on a busy server and
+#: reading up to 32 images (prefill), plus an allowance per new token. 0.1 s a token is a slow 10 tokens/s server,
+#: so the paper's 2,048-token answer fits (60 + 204.8 = 264.8 s), while a silent or keep-alive-dripping server
+#: frees its caller in under 5 minutes instead of never. Set it explicitly for slower hardware (e.g. an 8B on CPU).
+DEADLINE_BASE_S = 60.0
+DEADLINE_PER_TOKEN_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,72 @@ class VLMBackend(Protocol):
         ...
 
 
+def default_deadline_s(max_new_tokens: int, *, at_least: float = 0.0) -> float:
+    """Seconds one model call may take in all (see :data:`DEADLINE_BASE_S`); never below ``at_least``."""
+    return max(DEADLINE_BASE_S + DEADLINE_PER_TOKEN_S * max_new_tokens, at_least)
+
+
+def check_deadline(seconds: float | None, what: str = "deadline") -> None:
+    """None (automatic) or a finite number of seconds > 0; else a one-line :class:`BackendError`."""
+    if seconds is not None and not (isinstance(seconds, int | float) and 0 < seconds < math.inf):
+        raise BackendError(f"{what}: expected seconds > 0, got {seconds!r}")
+
+
+class DeadlineBackend:
+    """``inner`` with a wall-clock bound on each ``generate``: the caller gets an answer or a
+    :class:`~vifailback_demo.errors.BackendTimeoutError` within ``deadline_s``, whatever the model does.
+
+    A thread cannot be killed, so ``inner.generate`` runs in a worker that is left behind on timeout: it ends by
+    its own bounds (the OpenAI client closes its socket at the same deadline; a local generation runs to
+    ``max_new_tokens``) and the text it still produces is dropped. ``hint`` ends the message (where to raise it).
+    """
+
+    def __init__(self, inner: VLMBackend, deadline_s: float, hint: str = "") -> None:
+        check_deadline(deadline_s)
+        self.inner = inner
+        self.name = inner.name
+        self.deadline_s = deadline_s
+        self.hint = hint
+
+    def generate(
+        self,
+        frames: Sequence[np.ndarray],
+        prompt: str,
+        *,
+        settings: GenerationSettings | None = None,
+        on_text: TextCallback | None = None,
+    ) -> GenerationResult:
+        box: queue.Queue[tuple[bool, Any]] = queue.Queue()
+        late = threading.Event()
+
+        def relay(piece: str) -> None:
+            if not late.is_set():
+                on_text(piece)  # type: ignore[misc]
+
+        def work() -> None:
+            try:
+                result = self.inner.generate(frames, prompt, settings=settings, on_text=relay if on_text else None)
+            except BaseException as exc:
+                box.put((False, exc))
+            else:
+                box.put((True, result))
+
+        threading.Thread(target=work, name="vlm-deadline", daemon=True).start()
+        try:
+            ok, value = box.get(timeout=self.deadline_s)
+        except queue.Empty:
+            late.set()
+            raise BackendTimeoutError(
+                f"{self.name}: no complete answer within {self.deadline_s:g} s{self.hint}"
+            ) from None
+        if not ok:
+            raise value
+        return value
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 def check_frames(frames: Sequence[np.ndarray]) -> None:
     """Backends accept 1+ RGB uint8 images of shape (H, W, 3)."""
     if not frames:
@@ -98,8 +172,6 @@ def stream_text(
     Generation runs in a worker thread; an exception there is re-raised here. ``timeout_s`` bounds the wait for
     each next piece (a stuck backend raises :class:`~vifailback_demo.errors.BackendTimeoutError`).
     """
-    from vifailback_demo.errors import BackendTimeoutError
-
     pieces: queue.Queue[Any] = queue.Queue()
 
     def work() -> None:

@@ -34,7 +34,15 @@ def create_backend(kind: str, model: str | None = None, **options: Any) -> VLMBa
         name = model or os.environ.get("VIFAILBACK_OPENAI_MODEL")
         if not name:
             raise BackendError("openai backend: name the served model with --model (or VIFAILBACK_OPENAI_MODEL)")
-        allowed = {"api_key_env", "timeout_s", "max_retries", "backoff_s", "max_concurrency", "jpeg_quality"}
+        allowed = {
+            "api_key_env",
+            "timeout_s",
+            "deadline_s",
+            "max_retries",
+            "backoff_s",
+            "max_concurrency",
+            "jpeg_quality",
+        }
         return OpenAICompatibleBackend(
             OpenAIOptions(
                 base_url=base_url, model=name, **{k: v for k, v in options.items() if k in allowed and v is not None}

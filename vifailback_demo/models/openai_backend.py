@@ -1,7 +1,7 @@
 """A model served behind an OpenAI-compatible ``/v1/chat/completions`` endpoint (vLLM, SGLang, ...).
 
-The HTTP side (timeouts, bounded retries with backoff, streaming, errors) is :class:`.openai_http.ChatClient`, shared
-with the evaluation. This module adds what a diagnosis backend needs: frames -> messages (base64 JPEG data URLs, one
+The HTTP side (timeouts, the overall deadline, bounded retries with backoff, streaming, errors) is
+:class:`.openai_http.ChatClient`, shared with the evaluation. This module adds what a diagnosis backend needs: frames -> messages (base64 JPEG data URLs, one
 ``image_url`` block per frame, the prompt text last: the official layout, images first), decoding settings, timings
 and a semaphore capping concurrent requests per backend. The API key is read from the environment and never logged
 or put in an error message.
@@ -19,7 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from vifailback_demo.models.backend import GenerationResult, GenerationSettings, TextCallback, check_frames
+from vifailback_demo.errors import BackendTimeoutError
+from vifailback_demo.models.backend import (
+    GenerationResult,
+    GenerationSettings,
+    TextCallback,
+    check_deadline,
+    check_frames,
+)
 from vifailback_demo.models.openai_http import ChatClient
 
 API_KEY_ENVS: tuple[str, ...] = ("VIFAILBACK_API_KEY", "OPENAI_API_KEY")
@@ -30,7 +37,11 @@ class OpenAIOptions:
     base_url: str
     model: str
     api_key_env: str | None = None
+    #: Seconds of silence allowed on the socket (connect, or between two reads).
     timeout_s: float = 120.0
+    #: Seconds one answer may take in all, retries included; None: sized from max_new_tokens per call
+    #: (:func:`~.backend.default_deadline_s`).
+    deadline_s: float | None = None
     max_retries: int = 2
     backoff_s: float = 1.0
     max_concurrency: int = 4
@@ -43,6 +54,7 @@ class OpenAIOptions:
             raise ValueError("model name is empty; expected the name the server serves (e.g. ViFailback-8B)")
         if self.timeout_s <= 0 or self.max_retries < 0 or self.max_concurrency < 1:
             raise ValueError("timeout_s must be > 0, max_retries >= 0 and max_concurrency >= 1")
+        check_deadline(self.deadline_s)
 
 
 def image_data_url(frame: np.ndarray, quality: int = 90) -> str:
@@ -84,6 +96,7 @@ class OpenAICompatibleBackend:
             retries=options.max_retries,
             backoff_s=options.backoff_s,
             key_source=" or ".join(f"${n}" for n in names),
+            deadline_s=options.deadline_s,
         )
         self.url = self.client.url
         self._slots = threading.BoundedSemaphore(options.max_concurrency)
@@ -103,7 +116,14 @@ class OpenAICompatibleBackend:
         # min_tokens is a vLLM extension; other servers ignore it.
         extra = {"min_tokens": settings.min_new_tokens} if settings.min_new_tokens else None
         t1 = time.perf_counter()
-        with self._slots:
+        # The wait for a free slot is bounded too (by one deadline): the requests in flight end by theirs, so a
+        # slot frees in time unless something is badly stuck.
+        wait = self.client.deadline_for(settings.max_new_tokens)
+        if not self._slots.acquire(timeout=wait):
+            raise BackendTimeoutError(
+                f"{self.url}: all {self.options.max_concurrency} request slots stayed busy for {wait:g} s"
+            )
+        try:
             result = self.client.chat(
                 messages,
                 temperature=settings.temperature,
@@ -111,6 +131,8 @@ class OpenAICompatibleBackend:
                 extra=extra,
                 on_text=on_text,
             )
+        finally:
+            self._slots.release()
         result.timings = {"prepare": t1 - t0, "generate": time.perf_counter() - t1, **result.timings}
         result.model = self.name
         return result

@@ -8,12 +8,14 @@ pairs separated by commas); the password is never printed (see :meth:`AppConfig.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from vifailback_demo.models.factory import BACKENDS
+from vifailback_demo.services.hub import HUB_REPO_ENV, validate_repo_id
 from vifailback_demo.store.store import DATA_DIR_ENV, DEFAULT_DATA_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +31,8 @@ BACKEND_CHOICES: tuple[str, ...] = ("auto", *BACKENDS)
 class AppConfig:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
-    auth: tuple[tuple[str, str], ...] = ()
+    #: (user, password) pairs; kept out of the generated repr, masked in :meth:`__repr__` (configs get logged).
+    auth: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB
     data_dir: Path = Path(DEFAULT_DATA_DIR)
     model: str | None = None
@@ -43,10 +46,21 @@ class AppConfig:
     gpu_duration_s: int = 120
     #: Pause between streamed pieces of a scripted answer, so the demo visibly streams (tests set 0).
     scripted_delay_s: float = 0.004
+    #: Seconds one model call may take in all, for any backend (``--model-deadline-s``); the model queue is free
+    #: again after it. None: sized from max_new_tokens (60 s + 0.1 s a token; models.backend.default_deadline_s).
+    model_deadline_s: float | None = None
+    #: The only Hub repo the UI pushes to (``--hub-repo``); see services/hub.py for who may push.
+    hub_repo: str | None = None
 
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
+
+    def __repr__(self) -> str:
+        """Every field as the dataclass shows it, but each password as ``***`` (str() uses this too)."""
+        shown = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr]
+        masked = tuple((user, "***") for user, _ in self.auth)
+        return f"{type(self).__name__}({', '.join(shown)}, auth={masked!r})"
 
     def describe(self) -> dict[str, object]:
         """Loggable summary: no passwords."""
@@ -60,6 +74,7 @@ class AppConfig:
             "model": self.model,
             "dataset_root": str(self.dataset_root) if self.dataset_root else None,
             "share": self.share,
+            "hub_repo": self.hub_repo,
         }
 
 
@@ -76,6 +91,22 @@ def parse_auth(text: str | None) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+MODEL_DEADLINE_ENV = "VIFAILBACK_MODEL_DEADLINE_S"
+
+
+def parse_deadline(text: str | None, source: str) -> float | None:
+    """``"300"`` -> 300.0; empty or ``auto`` -> None (sized from max_new_tokens); else a one-line ValueError."""
+    if text is None or text.strip().lower() in ("", "auto"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise ValueError(f"{source}: expected seconds > 0 (or auto), got {text.strip()[:40]!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python app.py",
@@ -90,8 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=BACKEND_CHOICES, default=None, help="VLM backend (default auto)")
     p.add_argument("--openai-base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     p.add_argument("--max-new-tokens", type=int, default=2048, help="generation limit (paper: 2048)")
+    p.add_argument(
+        "--model-deadline-s",
+        metavar="SECONDS",
+        help=f"seconds one model call may take in all (else ${MODEL_DEADLINE_ENV}, else 60 + 0.1 per new token)",
+    )
     p.add_argument("--dataset-root", help="a ViFailback-layout dataset whose episodes visitors may pick")
     p.add_argument("--share", action="store_true", help="create a public gradio.live link (off by default)")
+    p.add_argument("--hub-repo", help=f"the one Hub repo exports may be pushed to (else ${HUB_REPO_ENV})")
     return p
 
 
@@ -104,7 +141,12 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
         raise ValueError(f"--max-upload-mb: expected a positive number of MiB, got {args.max_upload_mb}")
     if args.max_new_tokens < 1:
         raise ValueError(f"--max-new-tokens: expected >= 1, got {args.max_new_tokens}")
+    if args.model_deadline_s is not None:
+        deadline = parse_deadline(args.model_deadline_s, "--model-deadline-s")
+    else:
+        deadline = parse_deadline(env.get(MODEL_DEADLINE_ENV), f"${MODEL_DEADLINE_ENV}")
     root = args.dataset_root or env.get("VIFAILBACK_DATASET_ROOT")
+    hub_repo = (args.hub_repo if args.hub_repo is not None else env.get(HUB_REPO_ENV, "")).strip()
     if root and not Path(root).is_dir():
         raise ValueError(f"--dataset-root: expected a directory in the ViFailback layout, got {root}")
     return AppConfig(
@@ -117,6 +159,8 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
         backend=args.backend or env.get("VIFAILBACK_BACKEND") or "auto",
         openai_base_url=args.openai_base_url,
         max_new_tokens=args.max_new_tokens,
+        model_deadline_s=deadline,
         dataset_root=Path(root).resolve() if root else None,
         share=args.share,
+        hub_repo=validate_repo_id(hub_repo, "--hub-repo") if hub_repo else None,
     )

@@ -5,6 +5,11 @@ even with an 8B model configured. When no model can be found (``backend="auto"``
 scripted demo backend and says so in :meth:`status` ("demo mode: ..."), with the how-to from model resolution.
 :meth:`run` is a generator of :class:`Stage` / text / :class:`Diagnosis` items so the UI can show progress and
 stream the model's reasoning. On a ZeroGPU Space the model call is wrapped in ``spaces.GPU`` (see :mod:`.gpu`).
+
+Every model call is bounded by the model deadline (``AppConfig.model_deadline_s``, ``--model-deadline-s``; unset,
+sized from ``max_new_tokens``): past it the run fails with a one-line timeout and the model queue moves on, whatever
+the backend does. The OpenAI-compatible client gets the same deadline and closes its connection then; a local
+generation cannot be interrupted and finishes in the background (its text is dropped).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from pathlib import Path
 from vifailback_demo.diagnosis.diagnoser import Diagnoser
 from vifailback_demo.diagnosis.result import Diagnosis
 from vifailback_demo.errors import BackendError, ModelNotFoundError, VideoError
-from vifailback_demo.models.backend import GenerationSettings, VLMBackend
+from vifailback_demo.models.backend import DeadlineBackend, GenerationSettings, VLMBackend, default_deadline_s
 from vifailback_demo.models.scripted import ScriptedBackend
 from vifailback_demo.services.config import AppConfig
 from vifailback_demo.services.gpu import wrap_for_gpu
@@ -43,6 +48,7 @@ class DiagnosisService:
     def __init__(self, config: AppConfig, backend: VLMBackend | None = None) -> None:
         self.config = config
         self.settings = GenerationSettings(max_new_tokens=config.max_new_tokens)
+        self.deadline_s = config.model_deadline_s or default_deadline_s(config.max_new_tokens)
         self.sampling = SamplingSpec()
         self._backend = backend
         self._lock = threading.Lock()
@@ -117,7 +123,9 @@ class DiagnosisService:
         if self._plan == "scripted":
             return ScriptedBackend(name="scripted-demo" if self.demo_mode else "scripted")
         if self._plan == "openai":
-            return create_backend("openai", self.config.model, base_url=self.config.openai_base_url)
+            return create_backend(
+                "openai", self.config.model, base_url=self.config.openai_base_url, deadline_s=self.deadline_s
+            )
         return create_backend("transformers", str(self._choice.path))
 
     @property
@@ -170,6 +178,9 @@ class DiagnosisService:
             backend = ScriptedBackend(
                 answers=scripted_answer, name=backend.name, mode=mode, delay_s=self.config.scripted_delay_s
             )
+        else:
+            hint = " (the model deadline: raise it with --model-deadline-s or VIFAILBACK_MODEL_DEADLINE_S)"
+            backend = DeadlineBackend(backend, self.deadline_s, hint=hint)
         if needs_load:
             yield Stage("model", 0.25, "generating")
         diagnoser = Diagnoser(backend, sampling=self.sampling, settings=self.settings)

@@ -42,8 +42,10 @@ DATASET_NAME = "vifailback_corrections"
 SHAREGPT_FILE = f"{DATASET_NAME}.json"
 FORMATS = ("sharegpt", "hf")
 _REPO_NAME_CHARS = 96
-_REPO_PART = rf"[A-Za-z0-9][\w.-]{{0,{_REPO_NAME_CHARS - 1}}}"
-_REPO_ID = re.compile(rf"(?:{_REPO_PART}/)?{_REPO_PART}", re.ASCII)
+#: One part of ``[namespace/]name`` as the Hub accepts it: letters, digits, '-', '_', '.'; starts and ends with a
+#: letter or digit. The app's stricter ``namespace/name`` check (services/hub.py) uses the same rule.
+REPO_PART = rf"[A-Za-z0-9](?:[A-Za-z0-9._-]{{0,{_REPO_NAME_CHARS - 2}}}[A-Za-z0-9])?"
+_REPO_ID = re.compile(rf"(?:{REPO_PART}/)?{REPO_PART}", re.ASCII)
 #: Hugging Face access tokens look like ``hf_`` + letters; masked in any message even when not HF_TOKEN's value.
 _HF_TOKEN = re.compile(r"hf_[A-Za-z0-9_]{8,}")
 _CAUSE_CHARS = 200
@@ -228,7 +230,7 @@ def export_hf(
         except Exception as exc:  # network, HTTP, auth, a non-JSON reply...: one line, never a traceback or token
             raise StoreError(
                 f"pushing to the Hugging Face Hub repo {push_to_hub!r} failed ({hub_cause(exc, token)}); "
-                f"the local export at {out} is complete, try the push again later"
+                "nothing was pushed; export again to retry (the CLI keeps the local export in --out)"
             ) from None
         result.pushed_to = push_to_hub
     return result

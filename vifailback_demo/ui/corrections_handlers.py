@@ -1,21 +1,25 @@
 """Corrections tab handlers: browse and filter stored corrections, reopen one for re-editing, mark reviewed,
-counts, and exports (ShareGPT or Hugging Face datasets, as a zip download; Hub push only with HF_TOKEN)."""
+counts, and exports (ShareGPT or Hugging Face datasets, as a zip download; Hub push only with HF_TOKEN, for a
+logged-in user or to the operator's fixed repo: see services/hub.py)."""
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
 import gradio as gr
 
-from vifailback_demo.services import Services
-from vifailback_demo.ui import views
+from vifailback_demo.errors import ViFailbackError
+from vifailback_demo.services import Services, hub
+from vifailback_demo.ui import inputs, views
 from vifailback_demo.ui.errors import USER_ERRORS, as_gr_error, warn
 from vifailback_demo.ui.run_handlers import RUN_OUTPUTS
 from vifailback_demo.ui.state import RunState
 
 ANY = "any"
 OPEN_OUTPUTS = (*RUN_OUTPUTS, "tabs")
+log = logging.getLogger(__name__)
 
 
 def _filter(value: str | None) -> str | None:
@@ -23,10 +27,22 @@ def _filter(value: str | None) -> str | None:
 
 
 def _record_id(value: Any) -> int:
+    """1..2**63-1 (what SQLite holds); 10**30, 1e999 or NaN get a line naming the field and range (ui/inputs.py)."""
     try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise gr.Error("Give a record id (the first column of the table).", duration=8) from None
+        return inputs.record_id(value)
+    except inputs.InputError as exc:
+        raise as_gr_error(exc) from None
+
+
+def _export_error(exc: Exception, repo: str | None) -> gr.Error:
+    """A failed push is named as one (not reported as a server bug); as_gr_error makes it one line, paths cut."""
+    token = os.environ.get("HF_TOKEN", "").strip()
+    text = str(exc).replace(token, "***") if token else str(exc)  # a raw error may echo a request with the token
+    if isinstance(exc, ViFailbackError) or repo is None:
+        return as_gr_error(ValueError(text))
+    # The Hub or the network failing (dropped connection, non-JSON reply): name it; the traceback stays in the log.
+    log.warning("Hub push to %s failed", repo, exc_info=exc)
+    return as_gr_error(ValueError(f"Hub push to {repo} failed ({type(exc).__name__}): {text.strip() or 'no details'}"))
 
 
 class CorrectionsHandlers:
@@ -103,17 +119,32 @@ class CorrectionsHandlers:
             raise as_gr_error(exc) from None
         return {**self.refresh(decision, review, failure_type, search), "export_out": f"Marked #{rid} reviewed."}
 
-    def export(self, fmt: str, reviewed_only: bool, failure_type: str | None, hub_repo: str | None) -> dict[str, Any]:
-        repo = (hub_repo or "").strip() or None
-        push = repo if repo and os.environ.get("HF_TOKEN", "").strip() and fmt == "hf" else None
-        if repo and push is None:
-            warn("Not pushed to the Hub: that needs the Hugging Face format and HF_TOKEN set on the server.")
+    def export(
+        self,
+        fmt: str,
+        reviewed_only: bool,
+        failure_type: str | None,
+        hub_repo: str | None,
+        request: gr.Request = None,
+    ) -> dict[str, Any]:
+        cfg, user = self.s.config, getattr(request, "username", None)
+        try:  # checked before any work: a client that may not push changes nothing
+            push = hub.push_target(hub_repo, auth=bool(cfg.auth), username=user, fixed_repo=cfg.hub_repo)
+        except ValueError as exc:
+            raise as_gr_error(exc) from None
+        push, why_not = hub.usable_target(push, fmt, fixed=cfg.hub_repo is not None)
+        if why_not:
+            warn(why_not)
         try:
             path, result = self.s.corrections.export_zip(
                 fmt, reviewed_only=bool(reviewed_only), failure_type=_filter(failure_type), push_to_hub=push
             )
-        except USER_ERRORS as exc:
-            raise as_gr_error(exc) from None
+        except Exception as exc:
+            if push is None and not isinstance(exc, USER_ERRORS):
+                raise  # a bug, not a Hub failure: ui/wiring.py logs it and shows a fixed line
+            raise _export_error(exc, push) from None
+        if result.pushed_to:
+            log.info("Pushed an export to the Hub repo %s (user: %s)", result.pushed_to, user or "anonymous")
         tags = ", ".join(f"{k}: {v}" for k, v in sorted(result.by_tag.items())) or "none"
         pushed = f" Pushed to `{result.pushed_to}` (private)." if result.pushed_to else ""
         return {

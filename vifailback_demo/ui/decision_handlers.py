@@ -89,7 +89,7 @@ class DecisionHandlers:
     def _other(self, run: RunState, decision: str, request: gr.Request | None) -> dict[str, Any]:
         if run is None or not run.ready:
             raise gr.Error(f"Nothing to {decision[:-2]}: run a diagnosis first.", duration=8)
-        if run.record_id is not None:
+        if run.record_id is not None:  # {} = every output keeps its value (ui/wiring.py sends gr.skip())
             warn(f"This run is already stored as correction #{run.record_id} ({run.decision}); nothing changed.")
             return {}
         try:
@@ -115,9 +115,11 @@ class DecisionHandlers:
             js, png = self.s.outbox.send(record, frame)
         except USER_ERRORS as exc:
             raise as_gr_error(exc) from None
+        # File names only: where the server keeps its data directory is not the client's business.
         return {
             "send_out": (
-                f"Written to the outbox: `{js}` and `{png.name}`. There is no live robot link yet: a policy "
-                f"runtime polling `{js.parent}` picks it up (JSON: command, guidance, symbols; PNG: the overlay)."
+                f"Written to the outbox: `{js.name}` and `{png.name}` (in `outbox/` under the server's data "
+                "directory). There is no live robot link yet: a policy runtime polling that folder picks it up "
+                "(JSON: command, guidance, symbols; PNG: the overlay)."
             )
         }

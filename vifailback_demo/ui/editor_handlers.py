@@ -13,6 +13,7 @@ from typing import Any
 import gradio as gr
 
 from vifailback_demo.editing import (
+    COLUMNS,
     EditorState,
     clear,
     click,
@@ -25,6 +26,7 @@ from vifailback_demo.editing import (
 )
 from vifailback_demo.ui import views
 from vifailback_demo.ui.errors import USER_ERRORS, warn
+from vifailback_demo.ui.inputs import pixel, table_rows, whole
 from vifailback_demo.ui.state import RunState, clamp_keyframe
 
 EDIT_OUTPUTS = ("editor_image", "symbols", "warnings", "hint", "editor_state")
@@ -96,20 +98,25 @@ class EditorHandlers:
         x: float | None,
         y: float | None,
     ) -> dict[str, Any]:
-        """One click at (x, y) natural pixels with the chosen tool (two clicks for arrows and dual crosshairs)."""
+        """One click at (x, y) natural pixels with the chosen tool (two clicks for arrows and dual crosshairs).
+
+        A missing, non-numeric or out-of-picture coordinate warns and changes nothing (``{}``: see ui/wiring.py).
+        """
         if not _ready(run, editor):
             return {}
+        size = (editor.width, editor.height)
         if x is None or y is None:
-            warn("Give both x and y (pixels of the keyframe picture).")
+            warn(f"Give both x and y (pixels of the {size[0]}x{size[1]} keyframe picture).")
             return {}
         try:
+            px, py = pixel(x, "x", size[0], size), pixel(y, "y", size[1], size)
             editor = set_options(
                 editor, tool=views.tool_id(tool), arrow_colors=list(order_colors_by_command(colors or [], low_level)) or None,
                 rotation=rotation, state_text=state_text,
             )  # fmt: skip
-            editor = click(editor, views.tool_id(tool), float(x), float(y))
+            editor = click(editor, views.tool_id(tool), px, py)
         except USER_ERRORS as exc:
-            warn(str(exc))
+            warn(f"{exc} - nothing was placed.")
             return {}
         return _view(run, editor, keyframe, low_level)
 
@@ -136,7 +143,7 @@ class EditorHandlers:
         if not _ready(run, editor):
             return {}
         try:
-            editor = set_symbols(editor, from_table(_rows(rows)))
+            editor = set_symbols(editor, from_table(table_rows(_rows(rows), COLUMNS)))
         except USER_ERRORS as exc:
             warn(f"{exc} - the table was restored.")
         return _view(run, editor, keyframe, low_level)
@@ -150,13 +157,16 @@ class EditorHandlers:
     def delete(
         self, run: RunState, editor: EditorState, keyframe: Any, low_level: str | None, row: Any
     ) -> dict[str, Any]:
-        """Delete table row ``row`` (1-based, as shown)."""
+        """Delete table row ``row`` (1-based, as shown); a bad row warns and changes nothing."""
         if not _ready(run, editor):
             return {}
+        if not editor.symbols:
+            warn("There are no symbols to delete.")
+            return {}
         try:
-            editor = delete(editor, int(row) - 1)
-        except (TypeError, *USER_ERRORS) as exc:
-            warn(f"delete: {exc}")
+            editor = delete(editor, whole(row, "row", 1, len(editor.symbols)) - 1)
+        except USER_ERRORS as exc:
+            warn(f"delete: {exc} - nothing was deleted.")
             return {}
         return _view(run, editor, keyframe, low_level)
 

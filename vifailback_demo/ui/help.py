@@ -21,7 +21,8 @@ HELP_MARKDOWN = """
 5. **Send to VLA**: writes the accepted correction (JSON + overlay PNG) to `<data-dir>/outbox/`, where a policy
    runtime can pick it up. There is no live robot link in this version.
 6. **Corrections**: browse, filter, reopen and re-edit, mark reviewed, export as LLaMA-Factory ShareGPT or a
-   Hugging Face dataset (zip download; pushed to the Hub only when the server has `HF_TOKEN` and you give a repo).
+   Hugging Face dataset (zip download). Pushing to the Hub needs `HF_TOKEN` on the server and is offered only when
+   the app was started with `--auth` (a logged-in user names the repo) or `--hub-repo REPO` (always that repo).
 
 ## Getting ViFailback-8B
 ```bash

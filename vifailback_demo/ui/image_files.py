@@ -7,14 +7,19 @@ file at once, and one of them can be served a truncated image. A *file* output g
 or a Gallery is encoded here to ``<sha256>.png`` (temporary file, then ``os.replace``) and its path is returned;
 identical pictures share one file, and a reader never sees a partial one.
 
-Files live in a per-process folder under the system temp dir (a path gradio serves) and are deleted once they are
-older than ``max_age_s``: gradio has copied them into its own cache long before.
+Files live in a per-process folder under the system temp dir (gradio takes output files from there and copies them
+into its cache, which is what it serves; this folder itself is not served) and are deleted once they are older than
+``max_age_s`` (gradio copied them long before) and when the process exits. Gradio's cache copies are deleted by the
+Blocks' ``delete_cache`` (ui/layout.py). Pictures read from the corrections store go out the same way, as copies:
+the data dir is never served (ui/launch.py).
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -35,7 +40,10 @@ class ImageFiles:
     """``path_for(rgb_array) -> str``: the picture as a PNG file, named by its content."""
 
     def __init__(self, root: str | os.PathLike | None = None, *, max_age_s: float = DEFAULT_MAX_AGE_S) -> None:
-        self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="vifailback-ui-"))
+        if root is None:  # our own folder: gone when the process ends, so restarts do not pile up pictures
+            root = tempfile.mkdtemp(prefix="vifailback-ui-")
+            atexit.register(shutil.rmtree, root, ignore_errors=True)
+        self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.max_age_s = max_age_s
         self._lock = threading.Lock()

@@ -15,10 +15,12 @@ import gradio as gr
 from vifailback_demo.core.answer import FAILURE_TYPES
 from vifailback_demo.editing import COLUMNS
 from vifailback_demo.services import Services
+from vifailback_demo.services.hub import push_enabled
 from vifailback_demo.store import DECISIONS, REVIEW_STATUSES
 from vifailback_demo.ui.corrections_handlers import ANY, OPEN_OUTPUTS, CorrectionsHandlers
 from vifailback_demo.ui.decision_handlers import DECISION_OUTPUTS, DecisionHandlers
 from vifailback_demo.ui.editor_handlers import EDIT_OUTPUTS, EditorHandlers
+from vifailback_demo.ui.errors import public_text
 from vifailback_demo.ui.help import HELP_MARKDOWN, legend_image
 from vifailback_demo.ui.image_files import ImageFiles
 from vifailback_demo.ui.run_handlers import RESULT_FIELDS, RUN_OUTPUTS, RunHandlers
@@ -27,6 +29,9 @@ from vifailback_demo.ui.views import SUCCESS_CHOICES, TOOL_LABELS
 from vifailback_demo.ui.wiring import named, outputs
 
 TITLE = "ViFailback Studio"
+#: Every hour, delete the copies gradio made for this app (uploads, pictures, downloads) older than a day: each
+#: edit renders a new keyframe picture, and without this gradio's cache would grow for as long as the app runs.
+CACHE_CLEANUP = (3600, 86400)
 INTRO = (
     "# ViFailback Studio\nDiagnose a robot manipulation failure, correct it with visual symbols, and keep every "
     "correction as training data."
@@ -34,7 +39,8 @@ INTRO = (
 
 
 def _diagnose_tab(services: Services, c: dict[str, Any]) -> None:
-    c["model_status"] = gr.Markdown(services.diagnosis.status(), elem_id="model-status")
+    status = public_text(services.diagnosis.status(), max_chars=None)  # a model dir is named, not its path
+    c["model_status"] = gr.Markdown(status, elem_id="model-status")
     with gr.Row(equal_height=False):
         with gr.Column(scale=2):
             c["video"] = gr.Video(sources=["upload", "webcam"], label="Robot video (head camera)", height=280)
@@ -81,11 +87,13 @@ def _diagnose_tab(services: Services, c: dict[str, Any]) -> None:
         with gr.Column(scale=2):
             with gr.Row():
                 c["success"] = gr.Radio(list(SUCCESS_CHOICES), value="Failed", label="Outcome")
-                c["keyframe"] = gr.Number(label="Keyframe (1-based)", precision=0, minimum=1)
+                # Numbers arrive unrounded and unbounded (precision=None, no minimum): gradio's own rounding
+                # crashes on 1e999/NaN with a raw message; the handlers check them (ui/inputs.py) and name the field.
+                c["keyframe"] = gr.Number(label="Keyframe (1-based)", precision=None)
             c["failure_type"] = gr.Dropdown(list(FAILURE_TYPES), value=None, label="Failure type")
             with gr.Row():
                 c["subtasks"] = gr.Textbox(label="Subtasks (one per line)", lines=3, scale=3)
-                c["failed_subtask"] = gr.Number(label="Failed subtask", precision=0, minimum=1, scale=1)
+                c["failed_subtask"] = gr.Number(label="Failed subtask", precision=None, scale=1)
             c["reason"] = gr.Textbox(label="Failure reason", lines=2)
             c["low_level"] = gr.Textbox(label="Low-level command", lines=2, elem_id="low-level")
             c["high_level"] = gr.Textbox(label="High-level guidance", lines=2)
@@ -100,12 +108,12 @@ def _diagnose_tab(services: Services, c: dict[str, Any]) -> None:
             c["rotation"] = gr.Radio(["clockwise", "counter-clockwise"], value="clockwise", label="Rotation")
             c["state_text"] = gr.Radio(["ON", "OFF"], value="ON", label="Gripper (ON = open)")
         with gr.Row():
-            c["x"] = gr.Number(label="x (px)", precision=0, min_width=80)
-            c["y"] = gr.Number(label="y (px)", precision=0, min_width=80)
+            c["x"] = gr.Number(label="x (px)", precision=None, min_width=80)
+            c["y"] = gr.Number(label="y (px)", precision=None, min_width=80)
             c["place"] = gr.Button("Place at x, y", min_width=100)
             c["undo"] = gr.Button("Undo", min_width=80)
             c["clear"] = gr.Button("Clear", min_width=80)
-            c["delete_row"] = gr.Number(label="Row", precision=0, minimum=1, min_width=80)
+            c["delete_row"] = gr.Number(label="Row", precision=None, min_width=80)
             c["delete"] = gr.Button("Delete row", variant="stop", min_width=100)
     c["symbols"] = gr.Dataframe(
         headers=list(COLUMNS),
@@ -125,7 +133,22 @@ def _diagnose_tab(services: Services, c: dict[str, Any]) -> None:
     c["vqa"] = gr.JSON(label="VQA training pairs derived from this correction")
 
 
-def _corrections_tab(c: dict[str, Any]) -> None:
+def _hub_repo_box(auth: bool, fixed_repo: str | None) -> gr.Textbox:
+    """Hidden unless this app may push (services/hub.py); the operator's fixed repo is shown read-only."""
+    if fixed_repo is not None:
+        label = "Hugging Face exports are also pushed to this Hub repo (set by the operator; needs HF_TOKEN)"
+    else:
+        label = "Push to Hub repo (namespace/name; Hugging Face format; needs HF_TOKEN on the server)"
+    return gr.Textbox(
+        value=fixed_repo or "",
+        label=label,
+        placeholder="namespace/name",
+        interactive=fixed_repo is None,
+        visible=push_enabled(auth, fixed_repo),
+    )
+
+
+def _corrections_tab(services: Services, c: dict[str, Any]) -> None:
     with gr.Row():
         c["f_decision"] = gr.Dropdown([ANY, *DECISIONS], value=ANY, label="Decision")
         c["f_review"] = gr.Dropdown([ANY, *REVIEW_STATUSES], value=ANY, label="Review")
@@ -141,13 +164,13 @@ def _corrections_tab(c: dict[str, Any]) -> None:
         wrap=True,
     )
     with gr.Row():
-        c["record_id"] = gr.Number(label="Record id", precision=0, minimum=1)
+        c["record_id"] = gr.Number(label="Record id", precision=None)
         c["reopen"] = gr.Button("Open in editor")
         c["reviewed"] = gr.Button("Mark reviewed")
     with gr.Row():
         c["export_format"] = gr.Radio(["sharegpt", "hf"], value="sharegpt", label="Export format")
         c["reviewed_only"] = gr.Checkbox(label="Reviewed only")
-        c["hub_repo"] = gr.Textbox(label="Push to Hub repo (needs HF_TOKEN on the server)", placeholder="user/name")
+        c["hub_repo"] = _hub_repo_box(bool(services.config.auth), services.config.hub_repo)
         c["export"] = gr.Button("Export (zip)", variant="primary")
     c["export_out"] = gr.Markdown()
     c["export_file"] = gr.File(label="Download")
@@ -210,7 +233,7 @@ def _wire(demo: gr.Blocks, services: Services, c: dict[str, Any]) -> None:
 
 def build_demo(services: Services) -> gr.Blocks:
     c: dict[str, Any] = {}
-    with gr.Blocks(title=TITLE) as demo:
+    with gr.Blocks(title=TITLE, delete_cache=CACHE_CLEANUP) as demo:
         c["run_state"] = gr.State(RunState())
         c["editor_state"] = gr.State(None)
         c["picked"] = gr.State(PickedSource())
@@ -221,7 +244,7 @@ def build_demo(services: Services) -> gr.Blocks:
                 _diagnose_tab(services, c)
             with gr.Tab("Corrections", id="corrections") as corrections_tab:
                 c["corrections_tab"] = corrections_tab
-                _corrections_tab(c)
+                _corrections_tab(services, c)
             with gr.Tab("Help", id="help"):
                 gr.Image(legend_image(), label="The 7 symbols", interactive=False, buttons=[])
                 gr.Markdown(HELP_MARKDOWN)

@@ -102,8 +102,8 @@ class RunHandlers:
             started = time.perf_counter()
             sampled = self.s.diagnosis.sample(source)
             sampling_s = time.perf_counter() - started
-        except USER_ERRORS as exc:
-            raise as_gr_error(exc) from None
+        except USER_ERRORS as exc:  # named by the visitor's file name, not by where gradio stored the upload
+            raise as_gr_error(exc, video) from None
         answer = None
         if record is not None and root is not None and self.s.diagnosis.is_scripted:
             answer = truth_answer(record, root, sampled.timestamps_s, mode)
@@ -126,7 +126,7 @@ class RunHandlers:
                         last = time.perf_counter()
                         yield {"reasoning": text}
         except USER_ERRORS as exc:
-            raise as_gr_error(exc) from None
+            raise as_gr_error(exc, video) from None
         assert diagnosis is not None
         # The frames were sampled here (to keep them for the gallery), so the diagnoser did not time it.
         diagnosis.timings["sampling"] = sampling_s

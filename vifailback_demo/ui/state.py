@@ -51,6 +51,6 @@ def clamp_keyframe(value: Any, count: int) -> int | None:
         return None
     try:
         k = int(round(float(value)))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # None-like, text, NaN, infinity, a 400-digit number
         return None
     return min(max(k, 1), count)

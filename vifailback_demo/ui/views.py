@@ -13,6 +13,7 @@ from vifailback_demo.diagnosis.result import Diagnosis
 from vifailback_demo.editing import EditorState, consistency_warnings, new_state, to_table
 from vifailback_demo.render import SymbolRenderer
 from vifailback_demo.store import FinalVersion
+from vifailback_demo.ui.inputs import optional_whole
 from vifailback_demo.ui.state import RunState, clamp_keyframe
 
 #: Tool labels shown in the editor -> the editor's tool ids (the canonical symbol kinds).
@@ -115,15 +116,6 @@ def summary_markdown(d: Diagnosis) -> str:
     return "  \n".join(lines)
 
 
-def _int_or_none(value: Any) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        return int(round(float(value)))
-    except (TypeError, ValueError):
-        return None
-
-
 def final_from_fields(
     run: RunState,
     editor: EditorState | None,
@@ -136,7 +128,11 @@ def final_from_fields(
     low_level: str | None,
     high_level: str | None,
 ) -> FinalVersion:
-    """The human's final version (the store validates it fully before writing)."""
+    """The human's final version (the store validates it fully before writing).
+
+    The numbers are checked here first (:mod:`.inputs`), so a huge or non-finite value gets a message naming the
+    field and its range instead of whatever the store's database driver would say about it.
+    """
     ok = success == "Successful"
     subtasks = tuple(line.strip() for line in (subtasks_text or "").splitlines() if line.strip())
     symbols = () if ok or editor is None else tuple(editor.symbols)
@@ -144,9 +140,11 @@ def final_from_fields(
     return FinalVersion.from_symbols(
         list(symbols),
         success=ok,
-        keyframe=None if ok else _int_or_none(keyframe),
+        keyframe=None if ok else optional_whole(keyframe, "keyframe", 1, max(1, len(run.frames))),
         failure_type=None if ok else (failure_type or None),
-        failed_subtask=None if ok or not subtasks else _int_or_none(failed_subtask),
+        failed_subtask=None
+        if ok or not subtasks
+        else optional_whole(failed_subtask, "failed subtask", 1, len(subtasks)),
         subtasks=subtasks,
         failure_reason=None if ok else (reason or None),
         low_level=None if ok else (low_level or None),
