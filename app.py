@@ -2,6 +2,7 @@
 
     python app.py [--host H] [--port P] [--auth user:pass] [--data-dir DIR] [--model ID|DIR]
                   [--backend auto|transformers|openai|scripted] [--dataset-root DIR] [--max-upload-mb N] [--share]
+                  [--model-deadline-s S] [--hub-repo NAMESPACE/NAME]     (python app.py --help explains each)
 
 Nothing heavy happens here: the model is loaded on the first diagnosis, not at start-up.
 """

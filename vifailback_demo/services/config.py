@@ -75,6 +75,7 @@ class AppConfig:
             "dataset_root": str(self.dataset_root) if self.dataset_root else None,
             "share": self.share,
             "hub_repo": self.hub_repo,
+            "model_deadline_s": self.model_deadline_s,
         }
 
 
