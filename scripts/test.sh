@@ -10,6 +10,9 @@ PYTHON="${PYTHON:-python3}"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q -r requirements-dev.txt
 "$VENV/bin/python" -m pip install -q --no-deps -e .
+# openpi's own client, as an independent peer for the wire-compatibility tests. --no-deps: it pins numpy<2, but
+# its websocket client and codec run on numpy 2 (tests/policy/test_openpi_compat.py).
+"$VENV/bin/python" -m pip install -q --no-deps openpi-client==0.1.2
 # The browser test drives Debian's Chromium (Playwright cannot download browsers here).
 if [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ]; then

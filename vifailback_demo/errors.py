@@ -61,3 +61,51 @@ class SimError(ViFailbackError):
 
 class RobotError(ViFailbackError):
     """A robot link failed, timed out, or was asked to act while not allowed."""
+
+
+class RobotConnectionError(RobotError, ConnectionError):
+    """A robot could not be reached, or was used while not connected."""
+
+
+class RobotTimeoutError(RobotError, TimeoutError):
+    """A robot (controller, bridge, serial line) did not answer within its timeout."""
+
+
+class RobotProtocolError(RobotError):
+    """A robot link answered something its protocol does not allow (garbled line, wrong id, missing field)."""
+
+
+class RobotStoppedError(RobotError):
+    """An action was refused because the robot is emergency-stopped; connect() or reset() clears the stop."""
+
+
+class CameraError(ViFailbackError):
+    """A camera could not be opened or read."""
+
+
+class CameraTimeoutError(CameraError, TimeoutError):
+    """A camera delivered no new frame within its timeout (a stalled stream is this, never a frozen last frame)."""
+
+
+class PolicyError(ViFailbackError):
+    """The VLA policy link failed."""
+
+
+class PolicyConnectionError(PolicyError, ConnectionError):
+    """A policy server could not be reached or closed the connection."""
+
+
+class PolicyTimeoutError(PolicyError, TimeoutError):
+    """A policy server did not answer within its timeout."""
+
+
+class PolicyServerError(PolicyError):
+    """The policy server reported an error (openpi sends it as a text frame, then closes with code 1011)."""
+
+
+class PolicyProtocolError(PolicyError):
+    """A frame did not follow the openpi wire format (msgpack with numpy arrays)."""
+
+
+class StaleActionError(PolicyError):
+    """An action chunk answered an observation older than the robot's current one; it is dropped, never replayed."""

@@ -26,6 +26,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "vifailback_demo.cli.diagnose",
     "vifailback_demo.cli.sim",
     "vifailback_demo.cli.corrections",
+    "vifailback_demo.cli.robot",
+    "vifailback_demo.cli.policy",
 )
 
 EXIT_USER_ERROR = 2

@@ -16,22 +16,22 @@ from vifailback_demo.sim.tasks import TaskInstance
 from vifailback_demo.sim.world import HOME, World, WorldState
 
 #: Where a hand script's phases end (fraction of the segment): reach in, grab, carry, let go, leave.
-_REACH, _CARRY, _LEAVE = 0.32, 0.66, 1.0
+HAND_REACH, HAND_CARRY, HAND_LEAVE = 0.32, 0.66, 1.0
 
 
-def _hand_pose(script: HandScript, t: float, grab_at: np.ndarray, top: float) -> tuple[np.ndarray, float]:
+def hand_pose(script: HandScript, t: float, grab_at: np.ndarray, top: float) -> tuple[np.ndarray, float]:
     """Palm pose (x, y, z, yaw, curl) at fraction ``t``; the person stands across the table (fingers toward -x)."""
     entry = np.array([0.98, grab_at[1] * 0.6, 0.32])
     over = np.array([grab_at[0] + 0.02, grab_at[1], grab_at[2] + top + 0.02])
     dest = np.array([script.dest[0] + 0.02, script.dest[1], top + 0.03])
-    if t <= _REACH:
-        p, curl = entry + (over - entry) * smoothstep(t / _REACH), 0.2
-    elif t <= _CARRY:
-        u = smoothstep((t - _REACH) / (_CARRY - _REACH))
+    if t <= HAND_REACH:
+        p, curl = entry + (over - entry) * smoothstep(t / HAND_REACH), 0.2
+    elif t <= HAND_CARRY:
+        u = smoothstep((t - HAND_REACH) / (HAND_CARRY - HAND_REACH))
         p = over + (dest - over) * u + np.array([0.0, 0.0, 0.06 * math.sin(math.pi * u)])
         curl = 1.0
     else:
-        p, curl = dest + (entry - dest) * smoothstep((t - _CARRY) / (_LEAVE - _CARRY)), 0.2
+        p, curl = dest + (entry - dest) * smoothstep((t - HAND_CARRY) / (HAND_LEAVE - HAND_CARRY)), 0.2
     return np.array([p[0], p[1], p[2], math.pi, curl]), curl
 
 
@@ -53,11 +53,11 @@ def rollout(task: TaskInstance, plan: Plan) -> list[WorldState]:
                 obj = seg.hand.obj
                 if grab_at is None:
                     grab_at = world.state.objects[obj, :3].copy()
-                pose, _ = _hand_pose(seg.hand, t, grab_at, task.specs[obj].top)
+                pose, _ = hand_pose(seg.hand, t, grab_at, task.specs[obj].top)
                 world.set_hand(pose)
-                if t >= _REACH and world.state.holder[obj] != 2 and k - 1 < seg.frames * _REACH + 1:
+                if t >= HAND_REACH and world.state.holder[obj] != 2 and k - 1 < seg.frames * HAND_REACH + 1:
                     world.hand_grab(obj)
-                if t >= _CARRY and world.state.holder[obj] == 2:
+                if t >= HAND_CARRY and world.state.holder[obj] == 2:
                     world.hand_release(obj)
                 if k == seg.frames:
                     world.set_hand(None)

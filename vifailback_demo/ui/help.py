@@ -19,7 +19,8 @@ HELP_MARKDOWN = """
 4. **Accept / Reject / Skip**: every decision is stored. Accept stores the model's raw answer, your final version,
    the frames and the source, and shows the VQA training pairs derived from it.
 5. **Send to VLA**: writes the accepted correction (JSON + overlay PNG) to `<data-dir>/outbox/`, where a policy
-   runtime can pick it up. There is no live robot link in this version.
+   runtime can pick it up. The app has no live robot link yet; the library and the `vifailback robot` /
+   `vifailback policy` commands do (robots and openpi policy servers: docs/robots.md).
 6. **Corrections**: browse, filter, reopen and re-edit, mark reviewed, export as LLaMA-Factory ShareGPT or a
    Hugging Face dataset (zip download). Pushing to the Hub needs `HF_TOKEN` on the server and is offered only when
    the app was started with `--auth` (a logged-in user names the repo) or `--hub-repo REPO` (always that repo).
