@@ -25,6 +25,7 @@ from eval.judge import JUDGEMENTS_FILE, LLMJudge, judge_samples
 from eval.paper import OFFICIAL_BENCH_NAME, looks_official
 from eval.priors import blind_baselines
 from eval.probes import probe_items, summarize_probes
+from eval.recovery import add_parser as add_recovery_parser
 from eval.report import write_reports
 from eval.runner import SAMPLES_FILE, RunAborted, generate_samples
 from eval.scoring import score_sample
@@ -191,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     probes.add_argument("--out", required=True, metavar="DIR", help="run directory (created; reused to resume)")
     _add_model_args(probes)
     probes.set_defaults(handler=cmd_probes, quiet=False)
+    add_recovery_parser(sub)
     return parser
 
 

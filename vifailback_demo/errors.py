@@ -109,3 +109,7 @@ class PolicyProtocolError(PolicyError):
 
 class StaleActionError(PolicyError):
     """An action chunk answered an observation older than the robot's current one; it is dropped, never replayed."""
+
+
+class LiveError(ViFailbackError):
+    """A live-supervision request that the current state does not allow, or a run that failed."""

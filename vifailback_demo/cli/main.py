@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "vifailback_demo.cli.corrections",
     "vifailback_demo.cli.robot",
     "vifailback_demo.cli.policy",
+    "vifailback_demo.cli.live",
 )
 
 EXIT_USER_ERROR = 2

@@ -19,6 +19,20 @@ means the robot was reset):
   on the task prompt runs the closed-loop expert (``"expert"``), which re-plans from the world state, so a right
   correction lets the task succeed and a wrong one does not. Episodes without a failure always run the expert.
 
+External corrections: a failing episode is also corrected when someone else moves the arm the right way (the
+live supervisor's point-based executor drives the robot directly and never sends a prompt; a teleoperator or a
+person pushing the arm would too). At each task-prompt call in failing mode the policy compares the observed arms
+with where its own last chunk would have put them after any number of its rows (a pause, a partly executed chunk
+or a hold is therefore no deviation); an arm more than 1 cm / 0.1 rad / 5 mm of finger gap off every such pose
+was moved by someone else (``sim_script.external_commands``). The displacement is written as the command that
+describes it ("Move the right gripper downward significantly, and close the right gripper") and judged from the
+pose it started at exactly like a prompt (the states alone do not tell how many of the policy's rows ran first, so
+it is judged from the nearest and from the latest possible starting pose, and either may cancel the failure): the
+failed stage's gripper, no axis moved the wrong way, real progress toward the recovery pose, no contradicting
+rotation or grasp (``addresses_failure``; any displacement counts when ``check_corrections`` is off). If it addresses the failure, the failure is cancelled and the closed-loop expert
+re-plans from the world as it is; if not, the failing plan carries on. ``sim/failure`` tells which happened
+(``corrected_by``: ``"command"`` | ``"external"`` | None, and the judged ``external`` command).
+
 A human hand that has started its script keeps going whatever the prompt (the person is not the robot's to stop).
 """
 
@@ -40,6 +54,8 @@ from vifailback_demo.policy.sim_script import (
     addresses_failure,
     build_script,
     decide_variant,
+    external_commands,
+    predict_arms,
 )
 from vifailback_demo.robot.sim_robot import HAND_ROW, STATE_NAMES, build_scene
 from vifailback_demo.sim.tasks import TaskInstance
@@ -61,6 +77,10 @@ class _Episode:
     corrected: bool = False
     command: tuple[str, int, np.ndarray, str | None] | None = None  # prompt, arm, goal pose (5), grasp
     mode: str = ""
+    corrected_by: str | None = None  # "command" | "external"
+    external: str | None = None  # the displacement that was judged last, as a command
+    #: The last reply's start: (frame, observed state, actions, hand rows), to tell own motion from someone else's.
+    last: tuple[int, WorldState, np.ndarray, np.ndarray] | None = None
 
 
 def _norm(text: str) -> str:
@@ -152,6 +172,8 @@ class SimPolicy:
         prompt = observation.get("prompt")
         prompt = prompt if isinstance(prompt, str) and prompt.strip() else ep.task.instruction
         command = self._as_command(prompt, ep.task)
+        if command is None and ep.script is not None and not ep.corrected:
+            self._judge_external(ep, frame, state)
         hand = np.full((self.chunk, len(HAND_ROW)), np.nan)
         if command is not None:
             actions = self._command_chunk(ep, prompt, command, state)
@@ -165,9 +187,15 @@ class SimPolicy:
         if mode != "failing" and ep.script is not None and state.hand[0] > 0:
             hand = ep.script.hand_rows(frame, self.chunk)  # a hand already in the scene finishes its script
         ep.mode = mode
+        ep.last = (frame, state, np.array(actions, dtype=np.float64), np.array(hand, dtype=np.float64))
         failure = None
         if ep.script is not None:
-            failure = {**ep.script.info, "corrected": ep.corrected}
+            failure = {
+                **ep.script.info,
+                "corrected": ep.corrected,
+                "corrected_by": ep.corrected_by,
+                "external": ep.external,
+            }
         return {
             "actions": np.ascontiguousarray(actions, dtype=np.float64),
             "sim/hand": hand,
@@ -181,6 +209,21 @@ class SimPolicy:
             return None
         command = parse_command(prompt)
         return None if command.gripper is None or command.empty else command
+
+    def _judge_external(self, ep: _Episode, frame: int, state: WorldState) -> None:
+        """Cancel the failure if someone else moved an arm since the last chunk in a way that addresses it."""
+        if ep.last is None or ep.script is None:
+            return
+        last_frame, last_state, actions, hand = ep.last
+        rows = min(frame - last_frame, len(actions))
+        if rows < 0:
+            return
+        predicted = predict_arms(ep.task, last_state, actions, hand, rows)
+        for command, before in external_commands(state, predicted, frame - last_frame):
+            ep.external = command.format()
+            if not self.check_corrections or addresses_failure(ep.task, ep.script.injection, command, before):
+                ep.corrected, ep.corrected_by = True, "external"
+                return
 
     def _command_chunk(self, ep: _Episode, prompt: str, command: LowLevelCommand, state: WorldState) -> np.ndarray:
         if ep.mode != "command" or ep.command is None or ep.command[0] != prompt:  # a new command, not a re-ask
@@ -197,6 +240,7 @@ class SimPolicy:
                 ep.corrected = not self.check_corrections or addresses_failure(
                     ep.task, ep.script.injection, command, state
                 )
+                ep.corrected_by = "command" if ep.corrected else None
         _, arm, goal, grasp = ep.command
         # Move with the fingers as they are now (a held object stays held), then grasp.
         target = goal.copy()
