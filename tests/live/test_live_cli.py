@@ -8,9 +8,19 @@ import pytest
 
 from tests.live.live_fakes import FAILED, SUCCESSFUL
 from vifailback_demo.cli.main import main
+from vifailback_demo.live.records import live_notes
 from vifailback_demo.live.runlog import read_events
+from vifailback_demo.store import CorrectionsStore
 
 SIM_BUILTIN = ["live", "--robot", "sim", "--policy", "builtin"]
+
+
+@pytest.fixture(autouse=True)
+def default_data_dir(tmp_path, monkeypatch):
+    """The store a run without --data-dir writes to: never the working directory's ./vifailback_data."""
+    data = tmp_path / "default-data"
+    monkeypatch.setenv("VIFAILBACK_DATA_DIR", str(data))
+    return data
 
 
 def _events(out) -> list[dict]:
@@ -44,7 +54,29 @@ def test_a_headless_run_detects_pauses_corrects_with_the_oracle_and_recovers(tmp
     assert names[-1] == "run_ended"
 
 
-def test_without_auto_accept_the_proposal_is_written_and_the_run_stops(tmp_path, capsys):
+def test_an_auto_accepted_run_stores_accepted_live_records(tmp_path, capsys, default_data_dir):
+    out, data = tmp_path / "run", tmp_path / "data"
+    flags = ["--model", "oracle", "--failure-rate", "1", "--seed", "3", "--auto-accept", "--executor", "pmc"]
+    rc = main([*SIM_BUILTIN, *flags, "--data-dir", str(data), "--out", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["outcome"] == "succeeded" and summary["data_dir"] == str(data)
+    assert len(summary["records"]) == summary["status"]["proposals"] >= 1
+    assert f"{len(summary['records'])} intervention" in captured.out and f"recorded in {data}" in captured.out
+    with CorrectionsStore(data, create=False) as store:
+        records = [store.get(i) for i in summary["records"]]
+        assert store.count() == len(records)
+    for rec in records:
+        notes = live_notes(rec)
+        assert rec.source.kind == "live_run" and rec.source.ref.startswith(f"{summary['run_id']}:check")
+        assert rec.decision == "accepted" and rec.final is not None and rec.who == "auto"
+        assert notes["succeeded"] is True and notes["executor"] == "pmc" and notes["supervisor_decision"] == "auto"
+        assert notes["failure"] == summary["failure"] and rec.task == summary["task"]
+    assert not default_data_dir.exists()
+
+
+def test_without_auto_accept_the_proposal_is_written_and_the_run_stops(tmp_path, capsys, default_data_dir):
     answer = tmp_path / "failed.txt"
     answer.write_text(FAILED)
     out = tmp_path / "run"
@@ -63,6 +95,43 @@ def test_without_auto_accept_the_proposal_is_written_and_the_run_stops(tmp_path,
     names = [e["event"] for e in _events(out)]
     assert "decision" not in names and "execution" not in names
     assert names.index("proposal") < names.index("run_ended")
+    # The proposal waits for review in the store (the default data dir): one skipped record, no final version.
+    assert summary["data_dir"] == str(default_data_dir) and "1 intervention recorded in" in captured.out
+    with CorrectionsStore(default_data_dir, create=False) as store:
+        (rec,) = list(store.iter_records())
+    assert summary["records"] == [rec.id] and rec.source.ref == f"{summary['run_id']}:check1"
+    assert rec.decision == "skipped" and rec.final is None and rec.review_status == "unreviewed"
+    assert rec.model_output == FAILED and len(rec.frames) == 8
+    assert live_notes(rec)["succeeded"] is False and live_notes(rec)["supervisor_decision"] is None
+
+
+def test_no_record_stores_nothing(tmp_path, capsys, default_data_dir):
+    answer = tmp_path / "failed.txt"
+    answer.write_text(FAILED)
+    out, data = tmp_path / "run", tmp_path / "data"
+    flags = ["--backend", "scripted", "--model", str(answer), "--every", "2", "--no-record", "--data-dir", str(data)]
+    rc = main([*SIM_BUILTIN, *flags, "--out", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["outcome"] == "awaiting_review" and summary["status"]["proposals"] == 1
+    assert summary["records"] is None and summary["data_dir"] is None and "recorded" not in captured.out
+    assert not data.exists() and not default_data_dir.exists()
+
+
+def test_a_store_failure_keeps_the_summary_and_exits_nonzero(tmp_path, capsys):
+    answer = tmp_path / "failed.txt"
+    answer.write_text(FAILED)
+    out, data = tmp_path / "run", tmp_path / "not-a-dir"
+    data.write_text("a file where the data directory should be")
+    flags = ["--backend", "scripted", "--model", str(answer), "--every", "2", "--data-dir", str(data)]
+    rc = main([*SIM_BUILTIN, *flags, "--out", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 1
+    assert f"warning: the interventions were not recorded in {data}" in captured.err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["outcome"] == "awaiting_review" and summary["records"] is None and summary["record_error"]
+    assert "awaiting_review" in captured.out and (out / "proposal" / "proposal.json").is_file()
 
 
 def test_a_policy_url_and_a_model_that_sees_no_failure(tmp_path, capsys):
@@ -80,6 +149,7 @@ def test_a_policy_url_and_a_model_that_sees_no_failure(tmp_path, capsys):
     assert summary["outcome"] == "max_steps" and summary["status"]["steps"] == 60
     assert [c["status"] for c in summary["checks"]] == ["successful", "successful"]
     assert "failure" not in summary  # the policy runs elsewhere: its script is not known here
+    assert summary["records"] == [] and not (tmp_path / "default-data").exists()  # no proposal: nothing stored
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,8 +17,9 @@ from vifailback_demo.core.symbol_codec import symbols_to_code
 from vifailback_demo.diagnosis.diagnoser import Diagnoser
 from vifailback_demo.errors import StoreError
 from vifailback_demo.live.base import Correction, Proposal
+from vifailback_demo.live.config import Intervention
 from vifailback_demo.live.oracle import SimOracleBackend
-from vifailback_demo.live.records import live_notes, record_intervention, update_outcome
+from vifailback_demo.live.records import live_notes, record_intervention, record_once, record_run, update_outcome
 from vifailback_demo.policy.observation import policy_observation
 from vifailback_demo.policy.sim_policy import SimPolicy
 from vifailback_demo.robot.sim_robot import SimRobot
@@ -93,9 +96,12 @@ def test_rejected_intervention_keeps_no_final_and_is_not_exported(proposal: Prop
     assert rec.decision == "rejected" and rec.final is None and rec.source.ref == "live-2:check3"
     assert live_notes(rec) == {**live_notes(rec), "decision": "rejected", "executor": None, "succeeded": False}
     assert export_sharegpt(store, tmp_path / "export").records == 0
-    if not hasattr(store, "update_notes"):
-        with pytest.raises(StoreError, match="notes"):
-            update_outcome(store, rid, True)
+    after = update_outcome(store, rid, True, who="supervisor")
+    assert live_notes(after)["succeeded"] is True and after.revision == 2
+    assert after.final is None and after.decision == "rejected" and after.review_status == "unreviewed"
+    history = store.history(rid)
+    assert [h.action for h in history] == ["create", "notes"] and live_notes(rec)["succeeded"] is False
+    assert json.loads(history[0].notes)["live"]["succeeded"] is False and history[1].who == "supervisor"
     store.close()
 
 
@@ -112,4 +118,93 @@ def test_bad_input_writes_nothing(proposal: Proposal, tmp_path: Path) -> None:
     assert store.count() == 0
     other = store.get(record_intervention(store, "live-3", proposal, correction_of(proposal), "auto", "pmc", True, "t"))
     assert other.who == "ana" and json.loads(other.notes)["live"]["executor"] == "pmc"
+    store.close()
+
+
+def _at(p: Proposal, check: int) -> Proposal:
+    return dataclasses.replace(p, check=check)
+
+
+def _run_interventions(p: Proposal) -> list[Intervention]:
+    """One of each decision a supervisor writes, on checks 1-5."""
+    auto = correction_of(_at(p, 1), executor="pmc", reviewer="auto")
+    accepted = correction_of(_at(p, 2), low_level="Move the right gripper up slightly.", reviewer="ana")
+    return [
+        Intervention(_at(p, 1), decision="auto", correction=auto, reviewer="auto", interrupted=True),
+        Intervention(_at(p, 2), decision="accept", correction=accepted, reviewer="ana"),
+        Intervention(_at(p, 3), decision="reject", reviewer="bo"),
+        Intervention(_at(p, 4), decision="auto_refused"),
+        Intervention(_at(p, 5)),  # no decision: the run stopped while it awaited review
+    ]
+
+
+def test_record_run_stores_every_intervention_once(proposal: Proposal, tmp_path: Path) -> None:
+    store = CorrectionsStore(tmp_path / "data")
+    failure = {"type": "offset_x", "start_frame": 40}
+    ivs = _run_interventions(proposal)
+    ids = record_run(store, ivs, "live-9", "Stack the blocks.", True, reviewer_default="operator",
+                     extra={"failure": failure})  # fmt: skip
+    assert len(ids) == 5 and store.count() == 5
+    recs = [store.get(i) for i in ids]
+    assert [r.source.ref for r in recs] == [f"live-9:check{n}" for n in range(1, 6)]
+    assert [r.decision for r in recs] == ["accepted", "accepted", "rejected", "skipped", "skipped"]
+    assert [r.final is not None for r in recs] == [True, True, False, False, False]
+    assert [r.who for r in recs] == ["auto", "ana", "bo", "operator", "operator"]
+    notes = [live_notes(r) for r in recs]
+    assert [n["executor"] for n in notes] == ["pmc", "vsf", None, None, None]
+    assert [n["supervisor_decision"] for n in notes] == ["auto", "accept", "reject", "auto_refused", None]
+    assert [n.get("interrupted") for n in notes] == [True, None, None, None, None]
+    assert all(n["succeeded"] is True and n["failure"] == failure and n["run_id"] == "live-9" for n in notes)
+    assert recs[1].final.low_level == "Move the right gripper up slightly."
+
+    # Again (e.g. after a failed write, or a caller that already recorded some): the same ids, nothing new.
+    assert record_run(store, ivs, "live-9", "Stack the blocks.", True) == ids
+    assert store.count() == 5 and all(len(store.history(i)) == 1 for i in ids)
+
+    result = export_sharegpt(store, tmp_path / "export")
+    assert result.records == 2 and {TAG_FAILURE_DETECTION, TAG_COT_CORRECTION} <= set(result.by_tag)
+    pairs = load_vqa_records(tmp_path / "export" / "vifailback_corrections.json")
+    answers = [parse_answer(q.messages[-1]["content"]) for q in pairs if q.tag == TAG_COT_CORRECTION]
+    assert sorted(a.low_level for a in answers) == sorted(r.final.low_level for r in recs[:2])
+    store.close()
+
+
+def test_decisions_recorded_as_they_happen_are_not_duplicated(proposal: Proposal, tmp_path: Path) -> None:
+    store = CorrectionsStore(tmp_path / "data")
+    ivs = _run_interventions(proposal)
+    first, created = record_once(store, "live-7", ivs[1], "Stack the blocks.")  # outcome not known yet
+    assert created and live_notes(store.get(first))["succeeded"] is None
+    rejected, _ = record_once(store, "live-7", ivs[2], "Stack the blocks.", False)
+    assert record_once(store, "live-7", ivs[1], "Stack the blocks.") == (first, False)
+
+    # The run's end: the outcome reaches the records that did not know it; the others keep theirs.
+    supervisor = SimpleNamespace(interventions=ivs, config=SimpleNamespace(mode="avoidance"))
+    ids = record_run(store, supervisor, "live-7", "Stack the blocks.", True)
+    assert ids[1:3] == [first, rejected] and store.count() == 5
+    assert live_notes(store.get(first))["succeeded"] is True and store.get(first).revision == 2
+    assert live_notes(store.get(rejected))["succeeded"] is False and store.get(rejected).revision == 1
+    assert store.get(first).mode == "correction" and store.get(ids[0]).mode == "avoidance"  # the supervisor's mode
+    assert record_run(store, [], "live-7", "Stack the blocks.", None) == []
+    store.close()
+
+
+def test_bad_run_input_stores_nothing(proposal: Proposal, tmp_path: Path) -> None:
+    store = CorrectionsStore(tmp_path / "data")
+    ivs = _run_interventions(proposal)
+    bad_keyframe = Intervention(_at(proposal, 6), "accept", correction_of(_at(proposal, 6), keyframe=9))
+    with pytest.raises(StoreError, match="keyframe 9"):
+        record_run(store, [*ivs, bad_keyframe], "live-5", "task", True)
+    with pytest.raises(StoreError, match="decision"):
+        record_run(store, [*ivs, Intervention(_at(proposal, 6), "maybe")], "live-5", "task", True)
+    with pytest.raises(StoreError, match="accepted without a correction"):
+        record_run(store, [*ivs, Intervention(_at(proposal, 6), "accept")], "live-5", "task", True)
+    with pytest.raises(StoreError, match="succeeded"):
+        record_run(store, ivs, "live-5", "task", "yes")
+    with pytest.raises(StoreError, match="JSON-safe"):
+        record_run(store, ivs, "live-5", "task", True, extra={"frame": np.zeros(2)})
+    with pytest.raises(StoreError, match="Intervention items"):
+        record_run(store, [proposal], "live-5", "task", True)
+    with pytest.raises(StoreError, match="run id"):
+        record_run(store, ivs, "", "task", True)
+    assert store.count() == 0
     store.close()

@@ -217,3 +217,52 @@ def test_symbols_are_stored_in_canonical_form(store):
 def test_open_without_create_refuses_missing_store(tmp_path):
     with pytest.raises(StoreError, match="no corrections store"):
         CorrectionsStore(tmp_path / "missing", create=False)
+
+
+def test_update_notes_is_a_new_revision_that_changes_only_the_notes(store):
+    rid = store.add(dataclasses.replace(make_item("n", 1), decision="rejected", final=None, notes="first"))
+    store.mark_reviewed(rid, who="bob")
+    before = store.get(rid)
+    after = store.update_notes(rid, '{"live": {"succeeded": true}}', who="ana")
+    assert after.revision == 2 and after.notes == '{"live": {"succeeded": true}}'
+    assert (after.final, after.decision, after.review_status) == (None, "rejected", "reviewed")
+    assert after.updated_at > before.updated_at and after.frames == before.frames
+    history = store.history(rid)
+    assert [(h.revision, h.action, h.notes) for h in history] == [
+        (1, "create", "first"),
+        (1, "review:reviewed", "first"),
+        (2, "notes", '{"live": {"succeeded": true}}'),
+    ]
+    assert history[-1].who == "ana" and history[-1].decision == "rejected" and history[-1].review_status == "reviewed"
+
+    aid = store.add(make_item("n", 2))
+    final = store.get(aid).final
+    again = store.update_notes(aid, "")
+    assert again.final == final and again.decision == "accepted" and again.notes == "" and again.revision == 2
+    assert store.history(aid)[-1].final == final
+
+
+def test_bad_update_notes_changes_nothing(store):
+    rid = store.add(make_item("n", 3))
+    before = store.get(rid)
+    with pytest.raises(StoreError, match="no correction with id 99"):
+        store.update_notes(99, "x")
+    with pytest.raises(StoreError, match="record id"):
+        store.update_notes(0, "x")
+    with pytest.raises(StoreError, match="notes: expected text, got dict"):
+        store.update_notes(rid, {"live": 1})
+    with pytest.raises(StoreError, match=r"notes: .* characters"):
+        store.update_notes(rid, "x" * 100_001)
+    with pytest.raises(StoreError, match="who: expected text"):
+        store.update_notes(rid, "x", who=None)
+    assert store.get(rid) == before and len(store.history(rid)) == 1
+
+
+def test_ids_by_source_finds_exact_sources(store):
+    a = store.add(make_item("run-1", 1))  # source live_run / "run-1:1"
+    store.add(make_item("run-1", 11))
+    b = store.add(make_item("run-1", 1))
+    assert store.ids_by_source("live_run", "run-1:1") == [a, b]
+    assert store.ids_by_source("live_run", "run-1:") == [] and store.ids_by_source("upload", "run-1:1") == []
+    with pytest.raises(StoreError, match="source ref"):
+        store.ids_by_source("live_run", 1)

@@ -11,6 +11,15 @@ the run is stopped (the robot is emergency-stopped, i.e. held) and the command e
 ``awaiting_review``; review it in the app or re-run with ``--auto-accept``. ``--auto-accept`` executes every proposal
 unreviewed and is meant for experiments only: it is announced on stderr.
 
+Every proposal of the run is then stored as a correction record (source ``live_run``, ref ``<run id>:check<N>``)
+in the corrections store (``--data-dir``, default ``$VIFAILBACK_DATA_DIR`` or ``./vifailback_data``): accepted
+ones with their correction (they export as VQA training pairs), rejected ones as rejected, and one left awaiting
+review (or refused by auto-accept) as "skipped", so it shows up in the app's Corrections tab for review. The notes
+say whether the simulated task then succeeded and, with the built-in policy, which failure was injected.
+``summary.json`` is written before the store is touched and then gets ``records`` (the ids) and ``data_dir``; a
+store failure is a warning and exit code 1, never a lost summary. ``--no-record`` stores nothing (and creates no
+data directory; neither does a run without proposals).
+
 The simulated robot runs unpaced (as fast as the CPU allows) with the loop waiting for each check, so a run gives
 the same result on any machine, and ends when the world says the task succeeded or after ``--max-steps`` (default
 1500 for the simulator); other robots run paced at ``--fps`` (default 25) until ``--max-steps``, a proposal, an
@@ -23,6 +32,7 @@ import argparse
 import contextlib
 import os
 import signal
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -66,6 +76,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--camera", help="camera for a serial robot: device index, file or URL")
     p.add_argument("--timeout", type=float, default=2.0, help="seconds allowed for each robot I/O call")
     p.add_argument("--policy-timeout", type=float, default=30.0, help="seconds allowed per policy inference")
+    p.add_argument(
+        "--data-dir", help="corrections store for the interventions (default $VIFAILBACK_DATA_DIR or ./vifailback_data)"
+    )
+    p.add_argument("--no-record", action="store_true", help="do not store the interventions as correction records")
     p.set_defaults(handler=cmd_live)
 
 
@@ -201,16 +215,48 @@ def _run(args: argparse.Namespace, robot: Any, is_sim: bool, out: Path, stack: l
         outcome = {"stop_when": "succeeded", "max_steps": "max_steps"}.get(reason, status["state"])
     summary = _summary(args, robot, sim_policy, sup, status, outcome, time.monotonic() - started, is_sim)
     from vifailback_demo.core.dataset import write_json_atomic
+    from vifailback_demo.store.store import default_data_dir
 
-    write_json_atomic(out / "summary.json", summary)
+    data_dir = None if args.no_record else Path(args.data_dir) if args.data_dir else default_data_dir()
+    summary["data_dir"] = None if data_dir is None else str(data_dir)
+    summary["records"] = None  # filled in once they are committed
+    write_json_atomic(out / "summary.json", summary)  # first: a store failure below never loses the run
     text = (
         f"{status['run_id']}: {outcome}; {status['steps']} actions, {status['checks']} checks, "
         f"{status['proposals']} proposals, {status['executions']} executions"
         + ("" if summary.get("success") is None else f"; task {'succeeded' if summary['success'] else 'not done'}")
-        + f"\n-> {out / 'summary.json'}"
     )
     warnings = [f"the run ended in error: {status['error']}"] if outcome == "error" else []
-    return CommandResult(data=summary, text=text, exit_code=1 if outcome == "error" else 0, warnings=warnings)
+    exit_code = 1 if outcome == "error" else 0
+    if data_dir is not None:
+        try:
+            summary["records"] = _record(sup, summary, data_dir)
+        except (ViFailbackError, OSError, sqlite3.Error) as exc:
+            summary["record_error"] = str(exc)
+            warnings.append(f"the interventions were not recorded in {data_dir}: {exc}")
+            exit_code = 1
+        else:
+            n = len(summary["records"])
+            text += f"\n{n} intervention{'' if n == 1 else 's'} recorded in {data_dir}"
+        write_json_atomic(out / "summary.json", summary)
+    text += f"\n-> {out / 'summary.json'}"
+    return CommandResult(data=summary, text=text, exit_code=exit_code, warnings=warnings)
+
+
+def _record(sup: Any, summary: dict[str, Any], data_dir: Path) -> list[int]:
+    """Every intervention of the run as a correction record (an unreviewed proposal as "skipped")."""
+    interventions = sup.interventions
+    if not interventions:
+        return []  # nothing to store: no data directory is created
+    from vifailback_demo.live.records import record_run
+    from vifailback_demo.store.store import CorrectionsStore
+
+    extra = {"failure": summary["failure"]} if "failure" in summary else None
+    with CorrectionsStore(data_dir) as store:
+        return record_run(
+            store, interventions, summary["run_id"], summary["task"], summary["success"], extra=extra,
+            mode=sup.config.mode,
+        )  # fmt: skip
 
 
 def _summary(args, robot, sim_policy, sup, status, outcome, duration_s, is_sim) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from vifailback_demo.services.corrections import CorrectionsService, Draft
 from vifailback_demo.services.diagnosis import DiagnosisService, Stage
 from vifailback_demo.services.episodes import EpisodesService
 from vifailback_demo.services.examples import ExamplesService
+from vifailback_demo.services.live import LiveService, LiveSettings
 from vifailback_demo.services.outbox import OutboxService
 
 
@@ -25,8 +26,10 @@ class Services:
     episodes: EpisodesService
     corrections: CorrectionsService
     outbox: OutboxService
+    live: LiveService
 
     def close(self) -> None:
+        self.live.close()  # stops a run and holds the robot before the store goes
         self.corrections.store.close()
 
 
@@ -34,13 +37,16 @@ def build_services(config: AppConfig, *, backend: VLMBackend | None = None) -> S
     """All services for one app; ``backend`` injects a ready backend (tests), else it is built on first use."""
     from vifailback_demo.store import CorrectionsStore
 
+    diagnosis = DiagnosisService(config, backend)
+    store = CorrectionsStore(config.data_dir)
     return Services(
         config=config,
-        diagnosis=DiagnosisService(config, backend),
+        diagnosis=diagnosis,
         examples=ExamplesService(config.examples_dir),
         episodes=EpisodesService(config.dataset_root),
-        corrections=CorrectionsService(CorrectionsStore(config.data_dir)),
+        corrections=CorrectionsService(store),
         outbox=OutboxService(config.data_dir),
+        live=LiveService(config, diagnosis, store),
     )
 
 
@@ -51,6 +57,8 @@ __all__ = [
     "Draft",
     "EpisodesService",
     "ExamplesService",
+    "LiveService",
+    "LiveSettings",
     "OutboxService",
     "Services",
     "Stage",

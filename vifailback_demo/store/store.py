@@ -224,6 +224,49 @@ class CorrectionsStore(RecordQueries):
         self.db.write(review)
         return self.get(record_id)
 
+    def update_notes(self, record_id: int, notes: str, *, who: str = "") -> CorrectionRecord:
+        """Change only a record's notes (a new revision, action ``"notes"``); final, decision and review status stay.
+
+        The one way to annotate a record without a final version (rejected or skipped), e.g. with a live run's
+        outcome; the old notes stay in :meth:`history`.
+        """
+        record_id = checked_id(record_id)
+        _check_text(notes, "notes")
+        _check_text(who, "who")
+        self.get(record_id)  # a clear error for an unknown id
+        now = _now()
+
+        def annotate(conn: sqlite3.Connection) -> None:
+            row = conn.execute(
+                "SELECT revision, final, decision, review_status FROM corrections WHERE id = ?", (record_id,)
+            ).fetchone()
+            if row is None:  # no delete exists today; a clear error should one appear
+                raise StoreError(f"no correction with id {record_id}; expected an id from list()")
+            revision = checked_int(row[0] + 1, f"record {record_id} revision", lo=1)
+            conn.execute(
+                "UPDATE corrections SET notes = ?, revision = ?, updated_at = ? WHERE id = ?",
+                (notes, revision, now, record_id),
+            )
+            self._log(conn, record_id, revision, "notes", now, who, row[1], row[2], row[3], notes)
+
+        self.db.write(annotate)
+        return self.get(record_id)
+
+    def ids_by_source(self, kind: str, ref: str) -> list[int]:
+        """Ids of the records with exactly this source (kind and ref), oldest first; [] when there are none.
+
+        Lets a writer that may run twice (a live run recorded as it goes, then once more at its end) find what it
+        already stored. A table scan (``source_ref`` has no index): fine for the store's sizes, not for a hot loop.
+        """
+        _check_text(kind, "source kind")
+        _check_text(ref, "source ref")
+        rows = self.db.read(
+            lambda c: c.execute(
+                "SELECT id FROM corrections WHERE source_kind = ? AND source_ref = ? ORDER BY id", (kind, ref)
+            ).fetchall()
+        )
+        return [int(r[0]) for r in rows]
+
     # --- files ---------------------------------------------------------------------------------------------------
 
     def frame_path(self, relpath: str, *, owner: str = "image") -> Path:

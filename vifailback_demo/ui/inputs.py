@@ -75,6 +75,15 @@ def whole(value: Any, field: str, low: int, high: int) -> int:
     return number
 
 
+def fraction(value: Any, field: str) -> float:
+    """A number from 0 to 1 (a share, a rate)."""
+    number = _number(value)
+    if number is None or not 0 <= number <= 1:
+        got = "nothing" if blank(value) else shown(value)
+        raise InputError(f"{field}: expected a number from 0 to 1, got {got}")
+    return float(number)
+
+
 def optional_whole(value: Any, field: str, low: int, high: int) -> int | None:
     return None if blank(value) else whole(value, field, low, high)
 

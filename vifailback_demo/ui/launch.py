@@ -26,6 +26,8 @@ CSS = """
 #frames .caption-label { font-size: 0.75rem; }
 #model-status { padding: 0.4rem 0.8rem; border-left: 4px solid var(--color-accent); }
 footer { display: none !important; }
+#live-stop { background: #dc2626 !important; color: #fff !important; font-weight: 700; }
+#live-frame { width: 100%; max-width: 480px; image-rendering: auto; }
 """
 
 

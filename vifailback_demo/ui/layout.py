@@ -1,4 +1,4 @@
-"""The Blocks: three tabs (Diagnose & correct, Corrections, Help) wired to the handlers.
+"""The Blocks: four tabs (Diagnose & correct, Live robot, Corrections, Help) wired to the handlers.
 
 Components live in one name -> component dict, handlers return ``{name: value}`` (see :mod:`.wiring`). Events
 that a client may drive have stable ``api_name`` s (``/diagnose``, ``/place_symbol``, ``/accept``, ``/export``...).
@@ -8,24 +8,26 @@ store is thread-safe and WAL group commit makes parallel accepts cheap).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 
 from vifailback_demo.core.answer import FAILURE_TYPES
-from vifailback_demo.editing import COLUMNS
 from vifailback_demo.services import Services
 from vifailback_demo.services.hub import push_enabled
 from vifailback_demo.store import DECISIONS, REVIEW_STATUSES
 from vifailback_demo.ui.corrections_handlers import ANY, OPEN_OUTPUTS, CorrectionsHandlers
 from vifailback_demo.ui.decision_handlers import DECISION_OUTPUTS, DecisionHandlers
-from vifailback_demo.ui.editor_handlers import EDIT_OUTPUTS, EditorHandlers
+from vifailback_demo.ui.editor_handlers import EditorHandlers
+from vifailback_demo.ui.editor_layout import editor_picture, symbol_tools, wire_symbol_editor
 from vifailback_demo.ui.errors import public_text
 from vifailback_demo.ui.help import HELP_MARKDOWN, legend_image
 from vifailback_demo.ui.image_files import ImageFiles
+from vifailback_demo.ui.live_layout import live_tab, wire_live
 from vifailback_demo.ui.run_handlers import RESULT_FIELDS, RUN_OUTPUTS, RunHandlers
 from vifailback_demo.ui.state import PickedSource, RunState
-from vifailback_demo.ui.views import SUCCESS_CHOICES, TOOL_LABELS
+from vifailback_demo.ui.views import SUCCESS_CHOICES
 from vifailback_demo.ui.wiring import named, outputs
 
 TITLE = "ViFailback Studio"
@@ -76,14 +78,7 @@ def _diagnose_tab(services: Services, c: dict[str, Any]) -> None:
     )
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
-            c["editor_image"] = gr.Image(
-                label="Keyframe with symbols - click to place the chosen symbol",
-                type="numpy",
-                interactive=False,
-                elem_id="keyframe-editor",
-            )
-            c["hint"] = gr.Markdown()
-            c["warnings"] = gr.Markdown(elem_id="consistency")
+            editor_picture(c)
         with gr.Column(scale=2):
             with gr.Row():
                 c["success"] = gr.Radio(list(SUCCESS_CHOICES), value="Failed", label="Outcome")
@@ -97,32 +92,7 @@ def _diagnose_tab(services: Services, c: dict[str, Any]) -> None:
             c["reason"] = gr.Textbox(label="Failure reason", lines=2)
             c["low_level"] = gr.Textbox(label="Low-level command", lines=2, elem_id="low-level")
             c["high_level"] = gr.Textbox(label="High-level guidance", lines=2)
-    with gr.Group():
-        with gr.Row():
-            c["tool"] = gr.Radio(
-                list(TOOL_LABELS), value="straight arrow", label="Symbol tool", elem_id="tool", scale=3
-            )
-            c["colors"] = gr.CheckboxGroup(
-                ["red", "green", "blue"], label="Arrow axes (none: suggested)", info="red x · green y · blue z"
-            )
-            c["rotation"] = gr.Radio(["clockwise", "counter-clockwise"], value="clockwise", label="Rotation")
-            c["state_text"] = gr.Radio(["ON", "OFF"], value="ON", label="Gripper (ON = open)")
-        with gr.Row():
-            c["x"] = gr.Number(label="x (px)", precision=None, min_width=80)
-            c["y"] = gr.Number(label="y (px)", precision=None, min_width=80)
-            c["place"] = gr.Button("Place at x, y", min_width=100)
-            c["undo"] = gr.Button("Undo", min_width=80)
-            c["clear"] = gr.Button("Clear", min_width=80)
-            c["delete_row"] = gr.Number(label="Row", precision=None, min_width=80)
-            c["delete"] = gr.Button("Delete row", variant="stop", min_width=100)
-    c["symbols"] = gr.Dataframe(
-        headers=list(COLUMNS),
-        value=[],
-        interactive=True,
-        type="array",
-        label="Symbols (0-1000 coordinates; edit a cell to move a symbol)",
-        elem_id="symbol-table",
-    )
+    symbol_tools(c)
     with gr.Row():
         c["accept"] = gr.Button("Accept", variant="primary", elem_id="accept")
         c["reject"] = gr.Button("Reject")
@@ -176,14 +146,21 @@ def _corrections_tab(services: Services, c: dict[str, Any]) -> None:
     c["export_file"] = gr.File(label="Download")
 
 
-def _wire(demo: gr.Blocks, services: Services, c: dict[str, Any]) -> None:
-    run, ed = RunHandlers(services), EditorHandlers()
-    dec, cor = DecisionHandlers(services), CorrectionsHandlers(services)
-    files = ImageFiles()  # pictures go out as atomically written files (see ui/image_files.py)
+def binder(c: dict[str, Any], files: ImageFiles) -> Callable[..., None]:
+    """``on(event, handler, input names, output names, **kw)`` for the components of ``c``."""
 
     def on(event, fn, inputs: list[str], outs: tuple[str, ...] | list[str], **kw: Any) -> None:
         kw.setdefault("api_visibility", "public" if "api_name" in kw else "undocumented")
         event(named(fn, c, files), [c[n] for n in inputs], outputs(c, outs), **kw)
+
+    return on
+
+
+def _wire(demo: gr.Blocks, services: Services, c: dict[str, Any]) -> None:
+    run, ed = RunHandlers(services), EditorHandlers()
+    dec, cor = DecisionHandlers(services), CorrectionsHandlers(services)
+    files = ImageFiles()  # pictures go out as atomically written files (see ui/image_files.py)
+    on = binder(c, files)
 
     on(c["example"].input, run.pick_example, ["example"], ["video", "task", "picked"], api_name="pick_example")
     on(c["episode"].input, run.pick_episode, ["episode"], ["video", "task", "picked"], api_name="pick_episode")
@@ -194,25 +171,7 @@ def _wire(demo: gr.Blocks, services: Services, c: dict[str, Any]) -> None:
         api_name="diagnose", concurrency_id="model", concurrency_limit=1,
     )  # fmt: skip
     c["task"].submit(None, None, None, js="() => document.getElementById('run-button')?.click()")
-    on(c["gallery"].select, ed.select_frame, ["run_state", "editor_state"], ["keyframe", "gallery", "editor_image"])
-    on(
-        c["keyframe"].input,
-        ed.set_keyframe,
-        ["run_state", "editor_state", "keyframe"],
-        ["keyframe", "gallery", "editor_image"],
-    )
-    tools = ["tool", "colors", "rotation", "state_text"]
-    for name in tools:
-        on(c[name].input, ed.options, ["editor_state", *tools], ["editor_state", "hint"])
-    place_in = ["run_state", "editor_state", "keyframe", *tools, "low_level"]
-    on(c["editor_image"].select, ed.click_image, place_in, EDIT_OUTPUTS, api_visibility="private")
-    on(c["place"].click, ed.place, [*place_in, "x", "y"], EDIT_OUTPUTS, api_name="place_symbol")
-    base = ["run_state", "editor_state", "keyframe", "low_level"]
-    on(c["symbols"].input, ed.table_edit, [*base, "symbols"], EDIT_OUTPUTS, api_name="edit_symbols")
-    on(c["undo"].click, ed.undo, base, EDIT_OUTPUTS, api_name="undo")
-    on(c["clear"].click, ed.clear, base, EDIT_OUTPUTS, api_name="clear")
-    on(c["delete"].click, ed.delete, [*base, "delete_row"], EDIT_OUTPUTS, api_name="delete_symbol")
-    on(c["low_level"].input, ed.command_changed, ["editor_state", "low_level"], ["warnings"])
+    wire_symbol_editor(on, c, ed, api=True)
     decision_in = ["run_state", "editor_state", *RESULT_FIELDS]
     store_kw = {"concurrency_id": "store", "concurrency_limit": 8}
     on(c["accept"].click, dec.accept, decision_in, DECISION_OUTPUTS, api_name="accept", **store_kw)
@@ -233,6 +192,7 @@ def _wire(demo: gr.Blocks, services: Services, c: dict[str, Any]) -> None:
 
 def build_demo(services: Services) -> gr.Blocks:
     c: dict[str, Any] = {}
+    lc: dict[str, Any] = {}  # the Live robot tab's components (its editor reuses the Diagnose tab's names)
     with gr.Blocks(title=TITLE, delete_cache=CACHE_CLEANUP) as demo:
         c["run_state"] = gr.State(RunState())
         c["editor_state"] = gr.State(None)
@@ -242,6 +202,8 @@ def build_demo(services: Services) -> gr.Blocks:
             c["tabs"] = tabs
             with gr.Tab("Diagnose & correct", id="diagnose"):
                 _diagnose_tab(services, c)
+            with gr.Tab("Live robot", id="live") as live_tab_:
+                live_tab(services, lc)
             with gr.Tab("Corrections", id="corrections") as corrections_tab:
                 c["corrections_tab"] = corrections_tab
                 _corrections_tab(services, c)
@@ -249,5 +211,7 @@ def build_demo(services: Services) -> gr.Blocks:
                 gr.Image(legend_image(), label="The 7 symbols", interactive=False, buttons=[])
                 gr.Markdown(HELP_MARKDOWN)
         _wire(demo, services, c)
-    demo.components_by_name = c  # tests and the browser test find components by name
+        wire_live(binder(lc, ImageFiles()), lc, services, live_tab_)
+    demo.components_by_name = c
+    demo.live_components_by_name = lc  # tests and the browser test find components by name
     return demo

@@ -1,0 +1,95 @@
+"""The Live robot tab in a real browser (Playwright + Debian's Chromium): connect the simulated robot with the
+built-in policy and the oracle, start, see the camera and a proposal in the editor, add a symbol by clicking the
+keyframe, accept, and see the run resume (more actions) and end with the task done."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.ui.helpers import free_port, make_services
+from tests.ui.test_browser import ARGS, CHROMIUM
+from vifailback_demo.ui import build_demo, launch
+
+TIMEOUT_MS = 60_000
+CELLS = "#live-symbol-table [role=gridcell]"
+#: docs/screenshots/live.png, refreshed only with VIFAILBACK_UPDATE_SCREENSHOTS=1 (a proposal under review).
+DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "live.png"
+
+
+@pytest.fixture
+def live_url(tmp_path: Path) -> Iterator[tuple[str, object]]:
+    services = make_services(tmp_path / "data")
+    services.live.fps = 100.0  # 4x real time: the same code path, a shorter test
+    demo = build_demo(services)
+    launch(demo, services, server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    yield demo.local_url, services
+    demo.close()
+    services.close()
+
+
+def _actions(page) -> int:
+    found = re.search(r"actions (\d+)", page.locator("#live-status").inner_text())
+    return int(found.group(1)) if found else -1
+
+
+def _wait_status(page, ok, what: str, timeout_s: float = 60.0) -> None:
+    """Poll the status line; on timeout fail with what it said (state, error) rather than a bare timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = page.locator("#live-status").inner_text()
+        if ok(text):
+            return
+        page.wait_for_timeout(250)
+    raise AssertionError(f"waited {timeout_s:g} s for {what}; the status says: {text}")
+
+
+def test_live_tab_connect_review_accept_resume_in_chromium(live_url, tmp_path: Path) -> None:
+    url, services = live_url
+    assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, timeout=TIMEOUT_MS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(url, timeout=TIMEOUT_MS)
+            page.get_by_role("tab", name="Live robot").click()
+            page.get_by_label("oracle").check()
+            page.locator("#live-connect").click()
+            page.wait_for_function("() => document.querySelector('#live-status')?.innerText.includes('idle')")
+            page.locator("#live-start").click()
+            page.locator("#live-frame").wait_for(state="visible")  # the head camera, refreshed by the timer
+            page.locator("#live-proposal").get_by_text("Proposal live-").wait_for(state="visible")
+            assert "awaiting_review" in page.locator("#live-status").inner_text()
+            page.locator("#live-keyframe-editor img").wait_for(state="visible")
+            if os.environ.get("VIFAILBACK_UPDATE_SCREENSHOTS") == "1":
+                page.screenshot(path=str(DOCS_SCREENSHOT), full_page=True)
+            held = _actions(page)
+            page.wait_for_timeout(1000)
+            assert _actions(page) == held  # the robot is held while the proposal waits
+            image = page.locator("#live-keyframe-editor img")
+            image.wait_for(state="visible")
+            rows = page.locator(CELLS).count()
+            page.locator('#live-tool input[value="crosshair"]').check()
+            page.wait_for_timeout(300)
+            box = image.bounding_box()
+            assert box is not None
+            image.click(position={"x": box["width"] * 0.5, "y": box["height"] * 0.5})
+            page.wait_for_function(f"n => document.querySelectorAll('{CELLS}').length > n", arg=rows)
+            page.get_by_label("pmc").check()
+            page.locator("#live-accept").click()
+            page.locator("#live-decision").get_by_text("executing with PMC").wait_for(state="visible")
+            _wait_status(page, lambda text: _actions(page) > held, "the run to resume")
+            _wait_status(page, lambda text: "Ended: stop_when" in text, "the task to be done")
+            page.screenshot(path=str(tmp_path / "live.png"), full_page=True)
+        finally:
+            browser.close()
+    record = services.corrections.store.get(1)
+    assert record.decision == "accepted" and any(s.kind == "crosshair" for s in record.final.symbol_objects())
