@@ -22,7 +22,7 @@ def _front_matter() -> dict:
 
 def test_the_space_runs_the_pinned_gradio_and_preloads_the_papers_model() -> None:
     meta = _front_matter()
-    pinned = re.search(r"^gradio==([\w.]+)$", (ROOT / "requirements.txt").read_text(), re.M)
+    pinned = re.search(r"^gradio==([\w.]+)\b", (ROOT / "requirements.txt").read_text(), re.M)
     assert pinned, "requirements.txt must pin gradio"
     assert meta["sdk"] == "gradio" and meta["sdk_version"] == pinned.group(1)
     assert PAPER_MODEL in meta["preload_from_hub"] and PAPER_MODEL in meta["models"]
