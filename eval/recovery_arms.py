@@ -216,7 +216,9 @@ def run_supervised(cfg: RecoveryConfig, sim_seed: int, factories: Factories) -> 
             supervisor.join(10.0)
             close = getattr(supervisor, "close", None)
             if close is not None:
-                close()  # its watchdog and model threads end with the episode
+                # Its watchdog and model threads end with the episode; a check still in the model is waited for,
+                # so it takes no CPU from the next episode (and no model call is cut off when the process exits).
+                close(wait_s=120.0)
         success = robot.success_frame is not None and robot.success_frame <= cfg.max_frames
         return {
             "success": success, "success_frame": robot.success_frame, "frames": robot.frame, "error": error,

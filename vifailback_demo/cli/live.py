@@ -182,7 +182,7 @@ def _run(args: argparse.Namespace, robot: Any, is_sim: bool, out: Path, stack: l
     log = RunLog(events_path)
     stack.append(log.close)
     sup = Supervisor(robot, client, diagnoser, executors, config, log=log)
-    stack.append(sup.close)
+    stack.append(lambda: sup.close(wait_s=60.0))  # let a check in the model finish before exit
     if args.auto_accept:
         print(
             f"warning: --auto-accept: every proposal is executed with {args.executor} without a human review "

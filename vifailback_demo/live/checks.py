@@ -148,9 +148,17 @@ class CheckWorker:
         self._jobs.put(job)
         return True
 
-    def close(self) -> None:
-        """End the thread after the check in progress (if any); does not wait for the model."""
+    def close(self, wait_s: float = 0.0) -> bool:
+        """End the thread after the check in progress (if any), waiting up to ``wait_s`` for it; True when the
+        thread has ended. Waiting matters before the process exits (a model thread killed inside a native call
+        aborts the interpreter) and between experiment episodes (a leftover check would take the next one's CPU)."""
         self._jobs.put(None)
+        thread = self._thread
+        if thread is None:
+            return True
+        if wait_s > 0:
+            thread.join(wait_s)
+        return not thread.is_alive()
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:

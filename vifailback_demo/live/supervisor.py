@@ -308,12 +308,13 @@ class Supervisor(ControlLoop):
         thread.join(timeout)
         return not thread.is_alive()
 
-    def close(self) -> None:
-        """Stop a run in progress and end the helper threads (the log is closed if the supervisor made it)."""
+    def close(self, wait_s: float = 0.0) -> None:
+        """Stop a run in progress and end the helper threads (the log is closed if the supervisor made it);
+        ``wait_s``: how long to wait for a check still in the model (0: do not wait)."""
         if self._state in ACTIVE:
             self.stop()
         self._watchdog.close()
-        self._worker.close()
+        self._worker.close(wait_s)
         if self._own_log:
             self.log.close()
 

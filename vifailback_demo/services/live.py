@@ -181,7 +181,7 @@ class LiveService:
             if sup is None:
                 return
             with contextlib.suppress(Exception):
-                sup.close()
+                sup.close(wait_s=30.0)  # a check still in the model ends first (the model is shared with the app)
             self._finalize(sup)
             for close in reversed(stack):
                 with contextlib.suppress(Exception):
