@@ -4,7 +4,7 @@ frames the app would sample (does it need the dataset's inserted keyframes?).
 Each episode's frames are swapped for those of another episode with the same number of frames (a deterministic
 derangement within each group of equal length), so the text, the number of images and every reference stay as
 they were and only the pixels change. A model whose scores do not drop answers from the text and the frame count
-alone; ``python -m eval priors`` gives the scores that those alone can reach.
+alone.
 """
 
 from __future__ import annotations

@@ -23,14 +23,12 @@ from eval.bench import BenchItem, load_bench
 from eval.jsonl import read_jsonl
 from eval.judge import JUDGEMENTS_FILE, LLMJudge, judge_samples
 from eval.paper import OFFICIAL_BENCH_NAME, looks_official
-from eval.priors import blind_baselines
-from eval.probes import probe_items, summarize_probes
 from eval.recovery import add_parser as add_recovery_parser
 from eval.report import write_reports
 from eval.runner import SAMPLES_FILE, RunAborted, generate_samples
 from eval.scoring import score_sample
 from eval.tasks import select_tags
-from vifailback_demo.core.dataset import dataset_root_of, load_vqa_records, read_json, write_json_atomic
+from vifailback_demo.core.dataset import dataset_root_of, read_json, write_json_atomic
 from vifailback_demo.errors import ViFailbackError
 from vifailback_demo.models.openai_http import ChatClient
 
@@ -93,7 +91,8 @@ def _add_report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
-def _add_model_args(p: argparse.ArgumentParser) -> None:
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """The model flags of ``run`` (backend, model, server, limits), for any command that asks a model."""
     m = p.add_argument_group("model")
     m.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="auto: openai if --base-url, else transformers; reference: answer with the bench's "
@@ -147,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "frames the app's official sampling takes from the episode's video, without the keyframes the "
                    "VQA lists insert (image numbers remapped; keyframe localisation left out)")  # fmt: skip
     g.add_argument("--out", required=True, metavar="DIR", help="run directory (created; reused to resume)")
-    _add_model_args(run)
+    add_model_args(run)
     _add_judge_args(run)
     _add_report_args(run)
     run.set_defaults(handler=cmd_run)
@@ -161,37 +160,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report_args(score)
     score.set_defaults(handler=cmd_score)
 
-    priors = sub.add_parser(
-        "priors",
-        help="blind baselines: failure type and keyframe guessed from the text and frame count alone",
-        description="Score predictors that never look at the frames on the bench's failed chain-of-thought items: "
-        "the failure type most common in the training file for the same task template and number of images, and "
-        "the keyframe most common for the same task (avoidance or correction), template, reference failure type "
-        "and number of images. A model "
-        "shows it reads the frames only where it beats these. Prints JSON.",
-    )
-    priors.add_argument("--train", required=True, nargs="+", metavar="FILE", help="training VQA JSON file(s)")
-    priors.add_argument("--bench", required=True, metavar="FILE", help="bench VQA JSON file")
-    priors.set_defaults(handler=cmd_priors)
-
-    probes = sub.add_parser(
-        "probes",
-        help="how well a model reads the frames: frame-state probes scored fact by fact",
-        description="Ask a model the frame-state probes written by 'vifailback sim probes' (for every image: the "
-        "grippers, the movable objects, the human hand; then the changes) and score each reference fact the reply "
-        "states for the same image, overall and by kind. Writes samples.jsonl and probes.json under --out "
-        "(rerunning resumes) and prints the summary as JSON. With --frames shuffled, what remains is the prior.",
-        formatter_class=formatter,
-    )
-    probes.add_argument("--probes", required=True, metavar="FILE", help="probe VQA JSON (tag frame_states_probe)")
-    probes.add_argument("--dataset-root", metavar="DIR", help="root that image paths are relative to "
-                        "(default: the parent of the file's VQA/ folder)")  # fmt: skip
-    probes.add_argument("--limit", type=int, metavar="N", help="only the first N probes")
-    probes.add_argument("--frames", choices=("given", "shuffled"), default="given",
-                        help="shuffled: each probe over another episode's frames of the same count")  # fmt: skip
-    probes.add_argument("--out", required=True, metavar="DIR", help="run directory (created; reused to resume)")
-    _add_model_args(probes)
-    probes.set_defaults(handler=cmd_probes, quiet=False)
     add_recovery_parser(sub)
     return parser
 
@@ -353,42 +321,6 @@ def cmd_score(args: argparse.Namespace) -> int:
     else:
         _log(args, f"eval: bench {bench} not found; reporting the stored samples without a missing-item count")
     return _finish(args, out, items, manifest, bench.name)
-
-
-def cmd_priors(args: argparse.Namespace) -> int:
-    train = [r for path in args.train for r in load_vqa_records(path)]
-    print(json.dumps(blind_baselines(train, load_vqa_records(args.bench)), indent=2))
-    return 0
-
-
-def cmd_probes(args: argparse.Namespace) -> int:
-    path = Path(args.probes)
-    root = Path(args.dataset_root) if args.dataset_root else dataset_root_of(path)
-    items = probe_items(load_vqa_records(path), limit=args.limit)
-    if args.frames == "shuffled":
-        items, _ = shuffle_frames(items)
-    generator_info = describe(args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    manifest = {"probes": str(path.resolve()), "bench_sha256": _sha256(path), "dataset_root": str(root.resolve()),
-                "limit": args.limit, "frames": args.frames, "generator": generator_info}  # fmt: skip
-    _check_and_write_manifest(out, manifest)
-    generator = build_generator(args, items)
-    stats = generate_samples(
-        items, generator, root, out, concurrency=args.concurrency or 1, log=lambda m: _log(args, m)
-    )
-    wanted = {it.id for it in items}
-    samples = {s["id"]: s for s in read_jsonl(out / SAMPLES_FILE) if s.get("id") in wanted}
-    for s in samples.values():
-        s["offline"] = score_sample(s)
-    summary = {**summarize_probes(list(samples.values())), "frames": args.frames, "model": generator_info.get("model")}
-    write_json_atomic(out / "probes.json", summary)
-    print(json.dumps(summary, indent=2))
-    if stats.failed or len(samples) < len(items):
-        print(f"python -m eval probes: incomplete: {len(items) - len(samples)} probes have no result; rerun the same "
-              "command to resume", file=sys.stderr)  # fmt: skip
-        return EXIT_INCOMPLETE
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

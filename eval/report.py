@@ -17,6 +17,7 @@ import numpy as np
 
 from eval.paper import PAPER_RESULTS, PAPER_VIFAILBACK_8B_PER_TASK
 from eval.tasks import LITE
+from vifailback_demo.core.atomic import write_text_atomic
 from vifailback_demo.core.dataset import write_json_atomic
 from vifailback_demo.imageio import write_image_rgb
 
@@ -203,13 +204,8 @@ def write_reports(
         "md": out / "report.md",
         "png": out / "report.png",
     }
-    _write_text_atomic(paths["csv"], csv_text(summary))
-    _write_text_atomic(paths["md"], markdown_text(summary, meta, compare_paper=compare_paper))
+    # No fsync for these: `python -m eval score` rewrites them from samples.jsonl (see vifailback_demo.core.atomic).
+    write_text_atomic(paths["csv"], csv_text(summary))
+    write_text_atomic(paths["md"], markdown_text(summary, meta, compare_paper=compare_paper))
     write_image_rgb(paths["png"], draw_chart(summary))
     return paths
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

@@ -11,17 +11,13 @@ from typing import Any
 
 from eval.lite import score_lite
 from eval.overlap import score_free_text
-from eval.probes import score_probe
 from eval.structured import score_cot
 from eval.tasks import COT_TAGS, LITE, TASKS
-from vifailback_demo.core.prompts import PROBE_TAGS
 
 
 def score_offline(
     tag: str, reply: str | None, reference: str, options: Sequence[str] | None = None, answer: str | None = None
 ) -> dict[str, Any]:
-    if tag in PROBE_TAGS:
-        return {"metric": "probe_facts", **score_probe(reply, reference)}
     if TASKS[tag].split == LITE:
         if options is None or answer is None:
             raise ValueError(f"Lite tag {tag}: scoring needs the options and the answer")

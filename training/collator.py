@@ -43,11 +43,8 @@ class SFTCollator:
         processor: Any,
         max_length: int = 8192,
         cache: VisionFeatureCache | None = None,
-        with_outcome: bool = False,
     ) -> None:
         self.processor = processor
-        # Add each sample's episode outcome as ``outcome`` (for the auxiliary head; not a model input).
-        self.with_outcome = with_outcome
         self.cache = cache
         self.tokenizer = processor.tokenizer
         self.max_length = max_length
@@ -139,6 +136,4 @@ class SFTCollator:
             batch["deepstack_embeds"] = torch.cat([e["deepstack_embeds"] for e in encoded], dim=1)
         if all("mm_token_type_ids" in e for e in encoded):
             batch["mm_token_type_ids"] = pad("mm_token_type_ids", 0)
-        if self.with_outcome:
-            batch["outcome"] = torch.tensor([s.outcome for s in samples], dtype=torch.long)
         return batch

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from training.data import COT_ORDERS
-from vifailback_demo.core.prompts import HARD_TAGS, LITE_TAGS, PROBE_TAGS
+from vifailback_demo.core.prompts import HARD_TAGS, LITE_TAGS
 from vifailback_demo.models.tiny import CHAT_TEMPLATES
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -116,15 +116,6 @@ class TrainConfig:
     # vision_cache.py): needs freeze_vision=true and train_merger=false, so the features cannot change. Skips
     # decoding and the tower on every step; costs frames x tokens x width x (1 + deepstack) x 2 bytes of memory.
     vision_cache: bool = False
-    # Auxiliary outcome head (training/failure_head.py): a linear head on the language model's hidden state at the
-    # last prompt token (see failure_head_layer) predicts the episode's outcome (success or one of the 4 failure types, read from the
-    # episode's CoT answers) at every question, and its loss, times this weight, is added to the answer loss. It
-    # gives every question the visual signal that the failure-type questions alone carry; the head is dropped at
-    # export. 0 = off.
-    failure_head_weight: float = 0.0
-    # Where the head reads: the output of this decoder layer (0-based), or -1 for the final norm. A middle layer
-    # lets every answer token read what the head taught that position (training/failure_head.py, read_module).
-    failure_head_layer: int = -1
 
     def validate(self) -> TrainConfig:
         problems = []
@@ -144,8 +135,8 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         for tag, weight in self.tag_weights.items():
-            if tag not in LITE_TAGS + HARD_TAGS + PROBE_TAGS:
-                known = list(LITE_TAGS + HARD_TAGS + PROBE_TAGS)
+            if tag not in LITE_TAGS + HARD_TAGS:
+                known = list(LITE_TAGS + HARD_TAGS)
                 problems.append(f"tag_weights: unknown tag {tag!r}; expected one of {known}")
             elif not isinstance(weight, (int, float)) or weight < 0:
                 problems.append(f"tag_weights[{tag!r}] must be a number >= 0, got {weight!r}")
@@ -160,14 +151,8 @@ class TrainConfig:
             )
         if not isinstance(self.app_view_weight, (int, float)) or self.app_view_weight < 0:
             problems.append(f"app_view_weight must be a number >= 0, got {self.app_view_weight!r}")
-        if self.failure_head_weight < 0:
-            problems.append(f"failure_head_weight must be >= 0, got {self.failure_head_weight}")
         if self.cot_order not in COT_ORDERS:
             problems.append(f"cot_order must be one of {list(COT_ORDERS)}, got {self.cot_order!r}")
-        if self.failure_head_layer < -1:
-            problems.append(
-                f"failure_head_layer must be -1 (the final norm) or a layer index >= 0, got {self.failure_head_layer}"
-            )
         if self.max_minutes is not None and (not isinstance(self.max_minutes, (int, float)) or self.max_minutes <= 0):
             problems.append(f"max_minutes must be a number of minutes > 0 (or null for none), got {self.max_minutes!r}")
         if self.learning_rate <= 0:
@@ -203,6 +188,10 @@ def _coerce(name: str, raw: str, current: Any) -> Any:
     return value
 
 
+#: Keys of retired features -> the value that meant "off" (see experiments/frame_reading/README.md).
+RETIRED_KEYS: dict[str, object] = {"failure_head_weight": 0.0, "failure_head_layer": -1}
+
+
 def load_config(preset: str | os.PathLike | None = None, overrides: list[str] | None = None) -> TrainConfig:
     """A preset JSON file (or the defaults), then ``key=value`` overrides; unknown keys are errors."""
     cfg = TrainConfig()
@@ -216,6 +205,11 @@ def load_config(preset: str | os.PathLike | None = None, overrides: list[str] | 
                 raise ValueError(f"config {preset!r}: expected a JSON file or one of the presets {names}")
             path = builtin
         data = json.loads(path.read_text())
+        # Configs saved before the outcome head moved to experiments/ carry its keys; at their defaults (no head)
+        # they mean nothing here, so an old run still loads. A run that used the head is refused below.
+        for key, off in RETIRED_KEYS.items():
+            if key in data and data[key] == off:
+                del data[key]
         unknown = set(data) - known - {"_comment"}
         if unknown:
             raise ValueError(f"{path}: unknown config keys {sorted(unknown)}; expected some of {sorted(known)}")

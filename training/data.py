@@ -29,9 +29,6 @@ class Sample:
     images: list[Path]
     tag: str | None
     episode: str
-    # The episode's outcome as an index into training.failure_head.OUTCOMES (-100: unknown), for the auxiliary
-    # outcome head; set by failure_head.label_samples when the run uses it.
-    outcome: int = -100
 
 
 @dataclass
@@ -42,8 +39,6 @@ class DataStats:
     skipped_missing_images: int = 0
     skipped_malformed: int = 0
     per_tag: Counter = field(default_factory=Counter)
-    # Samples per episode outcome, when the auxiliary outcome head is on (training/failure_head.py).
-    outcomes: dict[str, int] = field(default_factory=dict)
     # Samples with an app view (training.data.app_views), before weights; 0 unless app_view_weight > 0.
     app_views: int = 0
     train: int = 0
@@ -95,8 +90,8 @@ def cot_type_first(answer: str) -> str:
     """The chain of thought's failure-type sentence moved before its keyframe sentence; anything else unchanged.
 
     The official order names the keyframe first, and in the synthetic world the keyframe (with the task and the
-    image count) gives the type away for about 81% of failures (``python -m eval priors``), so under teacher forcing
-    the type costs nothing to predict once the keyframe is written. With the type first, the type has to come from
+    image count) gives the type away for about 81% of failures (a blind baseline, experiments/frame_reading), so
+    under teacher forcing the type costs nothing to predict once the keyframe is written. With the type first, the type has to come from
     the frames, and the keyframe can follow from it. The parser reads either order.
     """
     lines = answer.split("\n")

@@ -4,6 +4,7 @@ One loop for every scale: ``python -m training train`` on a CPU or one GPU, ``ac
 on several GPUs with DeepSpeed ZeRO-2 (the paper) or FSDP; Accelerate handles devices, sharding and
 mixed precision. Every run directory holds the resolved config, data statistics, ``metrics.jsonl``, checkpoints
 (``checkpoint-<step>/``, resumable), and ``final/`` (the LoRA adapter, or the full model, plus the processor).
+An auxiliary objective or a diagnostic is installed from outside through ``hooks`` (training/hooks.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import random
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,10 +26,9 @@ from torch.utils.data import DataLoader, Subset
 from training.collator import SFTCollator
 from training.config import TrainConfig
 from training.data import load_samples, parse_source, split_by_episode
-from training.failure_head import FailureHead, HiddenState, label_samples, read_module
+from training.hooks import HOOK_FIELDS, HookedCollator, TrainHook
 from training.modeling import load_model, load_processor, trainable_summary
 from training.vision_cache import VisionFeatureCache, model_inputs
-from vifailback_demo.errors import DatasetError
 
 STATE_FILE = "trainer_state.json"
 
@@ -70,44 +71,27 @@ class MetricsLog:
         print(json.dumps({"step": step, **{k: round(v, 6) for k, v in values.items()}}), file=sys.stderr, flush=True)
 
 
-class OutcomeLoss:
-    """The auxiliary outcome head (training/failure_head.py), reading a decoder layer's or the final norm's output."""
-
-    def __init__(self, head: Any, model: Any, layer: int) -> None:
-        self.head = head
-        self.hidden = HiddenState(read_module(model, layer))
-
-    def __call__(self, batch: dict[str, Any], outcome: torch.Tensor) -> tuple[torch.Tensor, int, int]:
-        """After the model's forward on ``batch``: (head loss, rows right, rows labelled)."""
-        return self.head(self.hidden.value, batch["labels"], outcome)
-
-
-def forward(model: Any, batch: dict[str, Any], outcome_loss: OutcomeLoss | None) -> tuple[torch.Tensor, ...]:
-    """(answer loss, head loss, rows right, rows labelled); the head terms are 0 without the head."""
-    outcome = batch.pop("outcome", None)
-    answer_loss = model(**model_inputs(batch)).loss
-    if outcome_loss is None:
-        return answer_loss, answer_loss.new_zeros(()), 0, 0
-    return answer_loss, *outcome_loss(batch, outcome)
+def forward(model: Any, batch: dict[str, Any]) -> torch.Tensor:
+    """The answer loss of one batch (what hooks added to it is not a model input)."""
+    return model(**model_inputs({k: v for k, v in batch.items() if k != HOOK_FIELDS})).loss
 
 
 @torch.no_grad()
-def evaluate(model: Any, loader: DataLoader, accelerator: Any, outcome_loss: OutcomeLoss | None) -> dict[str, float]:
-    """Mean loss over the held-out answers (tokens weighted equally), and the outcome head's accuracy if any."""
+def evaluate(model: Any, loader: DataLoader, accelerator: Any, hooks: Sequence[TrainHook]) -> dict[str, float]:
+    """Mean loss over the held-out answers (tokens weighted equally), and whatever the hooks measured there."""
     model.eval()
-    total, count, right, known = 0.0, 0, 0, 0
+    total, count = 0.0, 0
     for batch in loader:
         tokens = (batch["labels"] != -100).sum()
-        loss, _, batch_right, batch_known = forward(model, batch, outcome_loss)
+        loss = forward(model, batch)
+        for hook in hooks:
+            hook.loss(batch, training=False)
         total += float(accelerator.gather(loss.detach() * tokens).sum())
         count += int(accelerator.gather(tokens).sum())
-        # Every process's rows count (a distributed run splits the held-out batches).
-        counts = accelerator.gather(torch.tensor([batch_right, batch_known], device=accelerator.device)).view(-1, 2)
-        right, known = right + int(counts[:, 0].sum()), known + int(counts[:, 1].sum())
     model.train()
     metrics = {"eval_loss": total / max(1, count)}
-    if outcome_loss is not None and known:
-        metrics["eval_head_accuracy"] = right / known
+    for hook in hooks:
+        metrics.update(hook.metrics(accelerator, training=False))
     return metrics
 
 
@@ -130,7 +114,8 @@ def _allow_precision(mixed_precision: str) -> None:
         AcceleratorState._reset_state(reset_partial_state=False)
 
 
-def train(cfg: TrainConfig) -> TrainRun:
+def train(cfg: TrainConfig, hooks: Sequence[TrainHook] = ()) -> TrainRun:
+    """Train as ``cfg`` says; ``hooks`` (training/hooks.py) extend the loop from outside (none by default)."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup
@@ -143,15 +128,6 @@ def train(cfg: TrainConfig) -> TrainRun:
         path = parse_source(spec)[0]
         if not Path(path).is_file():
             raise FileNotFoundError(f"train file {path!r}: expected a ShareGPT VQA JSON file")
-    if cfg.failure_head_weight > 0 and cfg.failure_head_layer >= 0:
-        from transformers import AutoConfig
-
-        layers = AutoConfig.from_pretrained(cfg.model).get_text_config().num_hidden_layers
-        if cfg.failure_head_layer >= layers:
-            raise ValueError(
-                f"failure_head_layer {cfg.failure_head_layer}: the model has {layers} decoder layers; "
-                f"expected -1 (the final norm) or 0..{layers - 1}"
-            )
     out = Path(cfg.output_dir)
     # Autocast: bf16/fp16 on a GPU (weights already in that dtype), and "bf16-mixed" everywhere (fp32 weights).
     if cfg.dtype == "bf16-mixed":
@@ -179,19 +155,13 @@ def train(cfg: TrainConfig) -> TrainRun:
     train_set, heldout = split_by_episode(samples, cfg.eval_fraction, cfg.split_seed)
     heldout = heldout[: cfg.max_eval_samples]
     stats.train, stats.heldout = len(train_set), len(heldout)
-    with_head = cfg.failure_head_weight > 0
-    if with_head:
-        stats.outcomes = label_samples(samples)
-        if stats.outcomes["unlabelled"] == len(samples):
-            raise DatasetError(
-                "failure_head_weight: no episode has a CoT answer naming its outcome; expected records tagged "
-                "cot_avoidance_code_qa or cot_correction_code_qa in train_files"
-            )
+    hook_stats = {k: v for hook in hooks for k, v in (hook.on_data(samples) or {}).items()}
     processor = load_processor(cfg)
     cache = VisionFeatureCache() if cfg.vision_cache else None
-    collator = SFTCollator(processor, cfg.max_length, cache, with_outcome=with_head)
+    collator = SFTCollator(processor, cfg.max_length, cache)
+    collate = HookedCollator(collator, hooks) if hooks else collator
     if main:
-        (out / "data_stats.json").write_text(json.dumps(stats.to_dict(), indent=2) + "\n")
+        (out / "data_stats.json").write_text(json.dumps({**stats.to_dict(), **hook_stats}, indent=2) + "\n")
 
     # 2. Model: LoRA on the language model + trainable merger (the paper), or every parameter ("full").
     model = load_model(cfg)
@@ -202,10 +172,9 @@ def train(cfg: TrainConfig) -> TrainRun:
     steps_per_epoch = max(1, math.ceil(batches_per_epoch / cfg.grad_accum))
     total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
     params = [p for p in model.parameters() if p.requires_grad]
-    # The auxiliary outcome head trains with the model and is not exported (training/failure_head.py).
-    head = FailureHead(model.config.get_text_config().hidden_size) if with_head else None
-    if head is not None:
-        params += list(head.parameters())
+    # Hooks' own modules train with the model and are saved in its checkpoints, never exported.
+    hook_modules = [hook.modules(model) for hook in hooks]
+    params += [p for modules in hook_modules for m in modules for p in m.parameters()]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     warmup = int(cfg.warmup_ratio * total_steps)
     make_schedule = (
@@ -213,12 +182,12 @@ def train(cfg: TrainConfig) -> TrainRun:
     )
     kwargs = {"num_training_steps": total_steps} if cfg.lr_schedule == "cosine" else {}
     scheduler = make_schedule(optimizer, num_warmup_steps=warmup, **kwargs)
-    if head is None:
-        model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-        outcome_loss = None
-    else:
-        model, head, optimizer, scheduler = accelerator.prepare(model, head, optimizer, scheduler)
-        outcome_loss = OutcomeLoss(head, model, cfg.failure_head_layer)
+    model, *prepared, optimizer, scheduler = accelerator.prepare(
+        model, *[m for modules in hook_modules for m in modules], optimizer, scheduler
+    )
+    for hook, modules in zip(hooks, hook_modules):
+        hook.attach(model, prepared[: len(modules)])
+        prepared = prepared[len(modules) :]
     if cache is not None:  # every frame through the frozen tower once, at the run's precision
         cache.build(
             accelerator.unwrap_model(model),
@@ -231,7 +200,7 @@ def train(cfg: TrainConfig) -> TrainRun:
     if heldout:
         eval_gen = torch.Generator().manual_seed(cfg.seed)
         eval_loader = accelerator.prepare(
-            DataLoader(heldout, batch_size=cfg.batch_size, collate_fn=collator, generator=eval_gen)
+            DataLoader(heldout, batch_size=cfg.batch_size, collate_fn=collate, generator=eval_gen)
         )
 
     # 4. Resume: weights, optimiser, schedule and RNG from the checkpoint; the data position from its state file.
@@ -257,7 +226,7 @@ def train(cfg: TrainConfig) -> TrainRun:
         accelerator.wait_for_everyone()
 
     # 5. The loop. Each epoch draws its own order from (seed, epoch), so a resumed run sees the same batches.
-    window_loss, window_head, window_right, window_known, window_batches = 0.0, 0.0, 0, 0, 0
+    window_loss, window_batches = 0.0, 0
     started = time.time()
     deadline = started + 60 * cfg.max_minutes if cfg.max_minutes else None
     stopped = None  # why the loop ended before total_steps, if it did
@@ -272,7 +241,7 @@ def train(cfg: TrainConfig) -> TrainRun:
             DataLoader(
                 subset,
                 batch_size=cfg.batch_size,
-                collate_fn=collator,
+                collate_fn=collate,
                 # The cache lives in this process; collating from it is only tokenising.
                 num_workers=0 if cache is not None else cfg.dataloader_workers,
                 generator=generator,
@@ -280,8 +249,8 @@ def train(cfg: TrainConfig) -> TrainRun:
         )
         for batch in loader:
             with accelerator.accumulate(model):
-                loss, head_loss, right, known = forward(model, batch, outcome_loss)
-                accelerator.backward(loss + cfg.failure_head_weight * head_loss)  # head_loss is 0 without the head
+                loss = forward(model, batch)
+                accelerator.backward(sum((hook.loss(batch, training=True) for hook in hooks), loss))
                 if accelerator.sync_gradients and cfg.max_grad_norm > 0:
                     accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
                 optimizer.step()
@@ -289,29 +258,25 @@ def train(cfg: TrainConfig) -> TrainRun:
                 optimizer.zero_grad()
             batches_done += 1
             window_loss += float(loss.detach())
-            window_head += float(head_loss.detach())
-            window_right, window_known = window_right + right, window_known + known
             window_batches += 1
             if not accelerator.sync_gradients:
                 continue
             step += 1
             if step % cfg.log_every == 0 or step == total_steps:
                 elapsed = time.time() - started
-                head_metrics = {}
-                if head is not None:  # the answer loss stays "loss", comparable with runs without the head
-                    head_metrics["head_loss"] = window_head / window_batches
-                    head_metrics["head_accuracy"] = window_right / max(1, window_known)
+                # "loss" is the answer loss alone, comparable between runs with and without hooks.
+                hook_metrics = {k: v for hook in hooks for k, v in hook.metrics(accelerator, training=True).items()}
                 log.write(
                     step,
                     loss=window_loss / window_batches,
-                    **head_metrics,
+                    **hook_metrics,
                     lr=scheduler.get_last_lr()[0],
                     epoch=epoch + batches_done / max(1, batches_per_epoch),
                     seconds=elapsed,
                 )
-                window_loss, window_head, window_right, window_known, window_batches = 0.0, 0.0, 0, 0, 0
+                window_loss, window_batches = 0.0, 0
             if eval_loader is not None and cfg.eval_every and step % cfg.eval_every == 0:
-                log.write(step, **evaluate(model, eval_loader, accelerator, outcome_loss))
+                log.write(step, **evaluate(model, eval_loader, accelerator, hooks))
             if deadline is not None:
                 if time.time() > deadline:
                     accelerator.set_trigger()
@@ -330,9 +295,9 @@ def train(cfg: TrainConfig) -> TrainRun:
 
     # 6. Final evaluation and export: the adapter (LoRA) or the model (full), with the processor beside it.
     if eval_loader is not None:
-        log.write(step, **evaluate(model, eval_loader, accelerator, outcome_loss))
-    if outcome_loss is not None:
-        outcome_loss.hidden.remove()  # the returned model keeps no hook
+        log.write(step, **evaluate(model, eval_loader, accelerator, hooks))
+    for hook in hooks:
+        hook.detach()  # the exported and the returned model keep nothing of the hooks
     save_checkpoint()
     final = out / "final"
     accelerator.wait_for_everyone()

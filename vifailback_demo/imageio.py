@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vifailback_demo.core.atomic import write_bytes_atomic
 from vifailback_demo.errors import ImageError
 
 #: Refuse images larger than this many pixels (a decompression bomb guard; 8K is 33 Mpx).
@@ -46,12 +47,10 @@ def encode_image(image: np.ndarray, suffix: str = ".png", *, quality: int = 95) 
     return buf.tobytes()
 
 
-def write_image_rgb(path: str | os.PathLike, image: np.ndarray, *, quality: int = 95) -> Path:
-    """Write RGB uint8 to ``path`` (format from the suffix) atomically: a crash never leaves half a file."""
+def write_image_rgb(path: str | os.PathLike, image: np.ndarray, *, quality: int = 95, fsync: bool = False) -> Path:
+    """Write RGB uint8 to ``path`` (format from the suffix) atomically: a crash never leaves half a file.
+
+    ``fsync=True`` flushes the bytes to the disk before the rename (see :mod:`vifailback_demo.core.atomic`)."""
     p = Path(path)
     data = encode_image(image, p.suffix or ".png", quality=quality)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, p)
-    return p
+    return write_bytes_atomic(p, data, fsync=fsync)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,3 +32,16 @@ def test_core_imports_no_engine_libraries() -> None:
         text = path.read_text(encoding="utf-8")
         for lib in ("torch", "cv2", "av", "transformers"):
             assert f"import {lib}" not in text and f"from {lib} " not in text, f"{path.name} imports {lib}"
+
+
+def test_the_product_imports_nothing_from_the_experiments() -> None:
+    """``experiments/`` builds on the product; the product never reaches back into it."""
+    pattern = re.compile(r"^\s*(?:from\s+experiments\b|import\s+experiments\b)", re.MULTILINE)
+    offenders = [
+        str(path.relative_to(ROOT))
+        for package in ("vifailback_demo", "training", "eval")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if pattern.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
+    assert pattern.search("x = 1\n    from experiments.frame_reading import cli\n")  # the scan does find one

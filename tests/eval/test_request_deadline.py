@@ -15,7 +15,7 @@ from vifailback_demo.errors import BackendError, BackendTimeoutError
 
 
 def test_the_flag_reaches_the_client() -> None:
-    argv = ["probes", "--probes", "p.json", "--out", "o", "--base-url", "http://127.0.0.1:1/v1"]
+    argv = ["run", "--bench", "b.json", "--out", "o", "--base-url", "http://127.0.0.1:1/v1"]
     assert build_parser().parse_args(argv).request_deadline is None
     args = build_parser().parse_args([*argv, "--request-deadline", "2.5"])
     assert args.request_deadline == 2.5

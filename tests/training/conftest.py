@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from vifailback_demo.core.answer import format_cot_answer
 from vifailback_demo.core.dataset import VQARecord, write_vqa_records
@@ -87,33 +85,3 @@ def pretrained_tiny_dir(tiny_model_dir, vqa_dataset, tmp_path_factory) -> Path:
     )
     cfg.lr_schedule, cfg.warmup_ratio = "constant", 0.0
     return train(cfg).final
-
-
-#: Colour of every frame per class: only the frames tell the classes apart.
-COLOURS = {"success": (200, 40, 40), "gripper state": (40, 200, 40), "task planning": (40, 40, 200)}
-
-
-def colour_dataset(root: Path, episodes: int, seed: int) -> Path:
-    """Episodes of 3 or 4 noisy frames whose colour is the class; same task text and folder for all."""
-    rng = np.random.default_rng(seed)
-    records = []
-    for n in range(episodes):
-        label = list(COLOURS)[n % len(COLOURS)]
-        frames = []
-        for k in range(3 + n % 2):
-            rel = f"annotated_data/stack_blocks/frames/episode_{n}_cam_high/{k}.jpg"
-            pixels = np.clip(rng.normal(COLOURS[label], 25, size=(96, 128, 3)), 0, 255).astype(np.uint8)
-            (root / rel).parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(pixels).save(root / rel)
-            frames.append(rel)
-        records.append(
-            {
-                "video": f"annotated_data/stack_blocks/videos/episode_{n}_cam_high.mp4",
-                "task": "Use the left arm to stack the red block on the blue block.",
-                "failure_detection": "no" if label == "success" else "yes",
-                "images": frames,
-                "failure_type": "" if label == "success" else label,
-            }
-        )
-    (root / "annotations.json").write_text(json.dumps(records))
-    return root

@@ -15,6 +15,7 @@ import torch
 from training.collator import IGNORE_INDEX, SFTCollator
 from training.config import TrainConfig, load_config
 from training.data import cot_type_first, load_samples, parse_source, split_by_episode
+from training.hooks import HOOK_FIELDS, TrainHook
 from training.modeling import load_model, load_processor
 from training.train import train
 from vifailback_demo.core.answer import format_cot_answer, parse_answer
@@ -247,6 +248,61 @@ def test_full_finetune_loss_goes_down(tiny_model_dir, vqa_dataset, tmp_path):
     losses = _losses(tmp_path / "run")
     assert len(losses) == 12
     assert sum(losses[-3:]) / 3 < 0.6 * sum(losses[:3]) / 3, losses
+
+
+class RecordingHook(TrainHook):
+    """A hook with its own parameter, pulled towards 3 by the loss term it adds; it records what the loop gives it."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.param = torch.nn.Parameter(torch.zeros(()))
+        self.module = torch.nn.Module()
+        self.module.register_parameter("p", self.param)
+
+    def on_data(self, samples):
+        self.calls.append("on_data")
+        return {"hook_samples": len(samples)}
+
+    def modules(self, model):
+        self.calls.append("modules")
+        return [self.module]
+
+    def attach(self, model, modules):
+        self.calls.append("attach")
+        self.prepared = modules[0]
+
+    def batch_fields(self, samples):
+        return {"rows": torch.tensor([len(s.images) for s in samples])}
+
+    def loss(self, batch, training):
+        self.calls.append("loss" if training else "eval_loss")
+        assert batch[HOOK_FIELDS]["rows"].shape == (batch["input_ids"].shape[0],)
+        return (self.prepared.p - 3.0) ** 2
+
+    def metrics(self, accelerator, training):
+        return {"hook_p": float(self.param.detach())} if training else {"eval_hook": 1.0}
+
+    def detach(self):
+        self.calls.append("detach")
+
+
+def test_a_hook_adds_a_batch_field_a_trained_module_and_a_loss_term_and_is_not_exported(
+    tiny_model_dir, vqa_dataset, tmp_path
+):
+    hook = RecordingHook()
+    run = train(
+        smoke_config(tiny_model_dir, vqa_dataset, tmp_path / "run", max_steps=2, grad_accum=1, save_every=0),
+        hooks=[hook],
+    )
+    assert hook.calls[:3] == ["on_data", "modules", "attach"] and hook.calls[-1] == "detach"
+    assert hook.calls.count("loss") == 2 and "eval_loss" in hook.calls
+    assert float(hook.param.detach()) > 0  # optimised with the model, towards 3
+    stats = json.loads((tmp_path / "run" / "data_stats.json").read_text())
+    assert stats["hook_samples"] == stats["train"] + stats["heldout"] > 0
+    metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics if "hook_p" in m] == [1, 2] and any("eval_hook" in m for m in metrics)
+    assert all("eval_loss" in m for m in metrics if "eval_hook" in m)
+    assert all(p is not hook.param for p in run.model.parameters())  # the hook's module is not the model's
 
 
 def test_lora_loss_goes_down_and_adapter_reloads_identically(pretrained_tiny_dir, vqa_dataset, tmp_path):

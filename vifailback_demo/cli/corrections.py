@@ -4,6 +4,8 @@ remove files a crash left behind."""
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 from typing import Any
 
 from vifailback_demo.cli.main import CommandResult
@@ -86,10 +88,30 @@ def _need_subcommand(args: argparse.Namespace) -> CommandResult:
     raise StoreError("expected a subcommand: 'vifailback corrections list|stats|export|clean ...'")
 
 
-def _open(args: argparse.Namespace):
-    from vifailback_demo.store import CorrectionsStore
+def data_dir_and_source(data_dir: str | None) -> tuple[Path, str]:
+    """The store's data directory and where that choice came from (for error messages)."""
+    from vifailback_demo.store.store import DATA_DIR_ENV, default_data_dir
 
-    return CorrectionsStore(args.data_dir, create=False)
+    if data_dir:
+        return Path(data_dir), "from --data-dir"
+    if os.environ.get(DATA_DIR_ENV):
+        return default_data_dir(), f"from ${DATA_DIR_ENV}"
+    return default_data_dir(), f"the default, in the current folder; set --data-dir or ${DATA_DIR_ENV}"
+
+
+def _shown(path: Path) -> str:
+    return str(path) if path.is_absolute() or not path.parts or path.parts[0] == ".." else f"./{path}"
+
+
+def _open(args: argparse.Namespace):
+    from vifailback_demo.errors import StoreError
+    from vifailback_demo.store import CorrectionsStore
+    from vifailback_demo.store.db import DB_FILE
+
+    data_dir, source = data_dir_and_source(args.data_dir)
+    if not (data_dir / DB_FILE).is_file():
+        raise StoreError(f"no corrections store at {_shown(data_dir)} ({source})")
+    return CorrectionsStore(data_dir, create=False)
 
 
 def cmd_list(args: argparse.Namespace) -> CommandResult:

@@ -1,7 +1,8 @@
 """Dispatcher for ``vifailback <command>``.
 
 Each command module exposes ``register(subparsers, common)``; its handler takes the parsed args and returns a
-:class:`CommandResult`. User errors (:class:`ViFailbackError`, bad files) print one line on stderr and exit 2;
+:class:`CommandResult`. ``train``, ``merge`` and ``bench`` are handed unchanged to the ``training`` / ``eval``
+command lines (:mod:`vifailback_demo.cli.forward`). User errors (:class:`ViFailbackError`, bad files) print one line on stderr and exit 2;
 never a traceback. Command modules import heavy libraries (torch, av) inside their handlers so that
 ``vifailback parse`` stays fast.
 """
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vifailback_demo import __version__
+from vifailback_demo.cli.forward import FORWARDED, forward
 from vifailback_demo.errors import ViFailbackError
 
 #: Modules that add subcommands, in help order.
@@ -29,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "vifailback_demo.cli.robot",
     "vifailback_demo.cli.policy",
     "vifailback_demo.cli.live",
+    "vifailback_demo.cli.forward",
 )
 
 EXIT_USER_ERROR = 2
@@ -75,6 +78,9 @@ def _emit(result: CommandResult, as_json: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in FORWARDED:  # train, merge, bench: their options belong to training's / eval's parsers
+        return forward(argv[0], argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""``vifailback sim generate``: a synthetic ViFailback dataset in the official layout; ``sim probes``: its probes."""
+"""``vifailback sim generate``: a synthetic ViFailback dataset in the official layout."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from typing import Any
 
 from vifailback_demo.cli.main import CommandResult
 
+#: Where ``sim generate`` writes without --out (the same as ``GenerateConfig.out``).
+DEFAULT_OUT = "sim_data"
+
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("sim", help="the synthetic failure world", description="The synthetic dual-arm failure world.")
@@ -16,14 +19,20 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "generate",
         parents=[common],
         help="write a synthetic dataset (frames, videos, annotations, VQA files)",
-        description="Simulate episodes (about 13%% succeed; the rest carry one injected failure of the four types) "
-        "and write them in the official ViFailback layout under --out, with VQA/ViFailback_VQA_train.json, "
-        "VQA/ViFailback_VQA_benchmark.json, annotations.json and manifest.json. The same --seed gives "
-        "byte-identical JSON files.",
+        # A description is printed as written (only help= strings are %-formatted): a single % here.
+        description="Simulate episodes (about 13% succeed; the rest carry one injected failure of the four types) "
+        "and write them in the official ViFailback layout under --out (default ./sim_data), with "
+        "VQA/ViFailback_VQA_train.json, VQA/ViFailback_VQA_benchmark.json, annotations.json and manifest.json. "
+        "The same --seed gives byte-identical JSON files.",
     )
     g.add_argument("--episodes", type=int, required=True, help="number of episodes (> 0)")
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    g.add_argument("--out", required=True, help="output dataset root directory")
+    g.add_argument(
+        "--out",
+        default=DEFAULT_OUT,
+        help=f"output dataset root directory (default ./{DEFAULT_OUT}, in the current folder; created if missing; "
+        "files of the same names in it are replaced)",
+    )
     g.add_argument(
         "--split",
         choices=["train", "benchmark", "both"],
@@ -41,29 +50,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     g.add_argument("--workers", type=int, default=0, help="worker processes (default: up to 2)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     g.set_defaults(handler=cmd_generate)
-    pr = simsub.add_parser(
-        "probes",
-        parents=[common],
-        help="add frame-state probe questions (training only) to a generated dataset",
-        description="Re-simulate the episodes of a dataset written by 'sim generate' (from its manifest.json) and "
-        "write one probe question per episode: for every image, what each gripper does, where each movable "
-        "object is and whether a human hand is in view (the first image in full, then the changes). Only the "
-        "pixels answer it, so mixing it into training teaches the vision tower to read the frames. Writes "
-        "VQA/ViFailback_VQA_probes_train.json and VQA/ViFailback_VQA_probes_benchmark.json (tag "
-        "frame_states_probe) next to the dataset's VQA files; nothing else changes.",
-    )
-    pr.add_argument("--data", required=True, help="dataset root written by 'vifailback sim generate'")
-    pr.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    pr.set_defaults(handler=cmd_probes)
     p.set_defaults(handler=_need_subcommand)
 
 
 def _need_subcommand(args: argparse.Namespace) -> CommandResult:
     from vifailback_demo.errors import SimError
 
-    raise SimError(
-        "expected a subcommand: 'vifailback sim generate --episodes N --seed S --out DIR' or 'sim probes --data DIR'"
-    )
+    raise SimError("expected a subcommand: 'vifailback sim generate --episodes N --seed S --out DIR'")
 
 
 def cmd_generate(args: argparse.Namespace) -> CommandResult:
@@ -100,16 +93,3 @@ def cmd_generate(args: argparse.Namespace) -> CommandResult:
         f"VQA records: train {manifest['vqa_records']['train']}, benchmark {manifest['vqa_records']['benchmark']}"
     )
     return CommandResult(data=data, text=text)
-
-
-def cmd_probes(args: argparse.Namespace) -> CommandResult:
-    from vifailback_demo.sim.probes import write_probes
-
-    start = time.perf_counter()
-    result = write_probes(args.data, progress=not args.no_progress)
-    seconds = time.perf_counter() - start
-    text = (
-        f"wrote probes for {args.data} in {seconds:.1f} s: train {result['records']['train']} "
-        f"({result['files']['train']}), benchmark {result['records']['benchmark']}"
-    )
-    return CommandResult(data={**result, "seconds": round(seconds, 2)}, text=text)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from vifailback_demo.core.atomic import atomic_open
 from vifailback_demo.core.prompts import strip_image_tokens
 from vifailback_demo.core.symbol_codec import read_symbols_lenient, symbols_to_code
 from vifailback_demo.core.symbols import Symbol
@@ -109,17 +110,12 @@ def read_records(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any, *, indent: int | None = 2) -> Path:
-    """Write JSON via a temporary file and ``os.replace``: readers never see half a file."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    """Write JSON via a temporary file and ``os.replace``: readers never see half a file. The file is fsynced
+    before the rename (see :mod:`vifailback_demo.core.atomic` for why)."""
+    with atomic_open(path, "w", encoding="utf-8", fsync=True) as fh:
         json.dump(obj, fh, ensure_ascii=False, indent=indent)
         fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, p)
-    return p
+    return Path(path)
 
 
 def record_kind(record: dict[str, Any]) -> str | None:

@@ -42,9 +42,6 @@ HARD_TAGS: tuple[str, ...] = (
     TAG_HIGHLEVEL_CORRECTION,
 )
 ALL_TAGS: tuple[str, ...] = LITE_TAGS + HARD_TAGS
-#: Training-only probe questions (``vifailback sim probes``): the benchmark never asks them.
-TAG_FRAME_STATES = "frame_states_probe"
-PROBE_TAGS: tuple[str, ...] = (TAG_FRAME_STATES,)
 COT_TAGS: dict[str, str] = {"avoidance": TAG_COT_AVOIDANCE, "correction": TAG_COT_CORRECTION}
 
 FAILURE_TYPE_DEFINITIONS: tuple[tuple[str, str], ...] = (

@@ -9,14 +9,13 @@ so a policy runtime that polls for ``*.json`` never sees a half-written pair.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vifailback_demo.core.atomic import write_text_atomic
 from vifailback_demo.core.symbol_codec import symbols_to_code
 from vifailback_demo.core.symbols import symbols_to_pixels
 from vifailback_demo.errors import StoreError
@@ -25,17 +24,6 @@ from vifailback_demo.render import SymbolRenderer
 from vifailback_demo.store import CorrectionRecord
 
 OUTBOX_DIR = "outbox"
-
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class OutboxService:
@@ -55,7 +43,9 @@ class OutboxService:
         png, js = self.dir / f"{stem}.png", self.dir / f"{stem}.json"
         symbols = final.symbol_objects()
         overlay = self.renderer.render(keyframe_image, symbols, normalized=True)
-        write_image_rgb(png, overlay)  # itself atomic (temporary name + os.replace)
+        # Both files atomic (temporary name + os.replace) and flushed before the rename: after a power cut the
+        # poller never reads an empty JSON or picture (see vifailback_demo.core.atomic). JSON 0600, PNG 0644.
+        write_image_rgb(png, overlay, fsync=True)
         h, w = keyframe_image.shape[:2]
         payload: dict[str, Any] = {
             "record_id": record.id,
@@ -73,5 +63,5 @@ class OutboxService:
             "overlay": png.name,
             "prompt": final.low_level or final.high_level or "",
         }
-        _atomic_write(js, lambda p: p.write_text(json.dumps(payload, indent=2), encoding="utf-8"))
+        write_text_atomic(js, json.dumps(payload, indent=2), fsync=True, private=True)
         return js, png

@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from vifailback_demo.core.atomic import AtomicFile
 from vifailback_demo.core.dataset import (
     AnnotationRecord,
     PhaseAnnotation,
@@ -98,9 +99,8 @@ class JsonListStream:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        self._fh = open(self._tmp, "w", encoding="utf-8")  # noqa: SIM115 - closed by close() / abort()
+        self._file = AtomicFile(self.path)  # generated data, rebuilt by a rerun: no fsync (see core.atomic)
+        self._fh = self._file.open("w", encoding="utf-8")
         self.count = 0
 
     def add(self, item: Any) -> None:
@@ -111,9 +111,8 @@ class JsonListStream:
     def close(self) -> Path:
         self._fh.write("\n]\n" if self.count else "[]\n")
         self._fh.close()
-        os.replace(self._tmp, self.path)
-        return self.path
+        return self._file.commit()
 
     def abort(self) -> None:
         self._fh.close()
-        self._tmp.unlink(missing_ok=True)
+        self._file.discard()

@@ -1,4 +1,4 @@
-"""The VQA records of one episode, for all 11 task tags (prompts from ``core/prompts.py``).
+"""The VQA records of one episode, for all 11 task tags (pairs built by :mod:`vifailback_demo.core.vqa_pairs`).
 
 Successful episodes give the two questions that make sense without a failure (detection, and the CoT avoidance
 answer "Successful"); failed ones give all 11. Lite records list options and the answer (one of them) and reply
@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vifailback_demo.core import prompts as P
-from vifailback_demo.core.answer import FAILURE_TYPES, format_cot_answer
+from vifailback_demo.core import vqa_pairs as V
 from vifailback_demo.core.commands import swap_words
 from vifailback_demo.core.dataset import VQARecord, keyframe_position
 from vifailback_demo.core.symbols import symbols_to_normalized
@@ -55,63 +54,46 @@ def _normalized(ep: Episode, g: Guidance):
 
 def episode_records(ep: Episode, images: list[str], rng: np.random.Generator) -> list[VQARecord]:
     task = ep.task.instruction
-    records = [
-        VQARecord.lite(
-            P.TAG_FAILURE_DETECTION, task, images, ["Successful", "Failed"], "Successful" if ep.success else "Failed"
-        )
-    ]
+    records = [V.detection_pair(task, images, ep.success)]
     if ep.success or ep.truth is None:
-        cot = format_cot_answer(success=True)
-        records.append(VQARecord.build(P.hard_prompt(P.TAG_COT_AVOIDANCE, task), cot, images, P.TAG_COT_AVOIDANCE))
+        records.append(V.cot_pair(task, images, "avoidance", success=True))
         return records
     g = ep.truth
     avoid_pos = keyframe_position(images, "avoid")
     correct_pos = keyframe_position(images, "correct")
     assert avoid_pos is not None and correct_pos is not None, "failed episodes always list both keyframes"
-    n = len(images)
-    others = [str(i) for i in range(1, n + 1) if i != avoid_pos]
-    kf_opts = [
-        str(avoid_pos),
-        *(others[i] for i in sorted(rng.choice(len(others), size=min(3, len(others)), replace=False))),
-    ]
-    kf_opts.sort(key=int)
-    subtasks = ep.task.subtasks
+    others = [i for i in range(1, len(images) + 1) if i != avoid_pos]
+    picks = [others[i] for i in sorted(rng.choice(len(others), size=min(3, len(others)), replace=False))]
     records += [
-        VQARecord.lite(P.TAG_KEYFRAME, task, images, kf_opts, str(avoid_pos)),
-        VQARecord.lite(P.TAG_SUBTASK, task, images, subtasks, subtasks[g.failed_subtask - 1], subtasks=subtasks),
-        VQARecord.lite(P.TAG_FAILURE_TYPE, task, images, list(FAILURE_TYPES), g.failure_type),
-        VQARecord.lite(
-            P.TAG_LOWLEVEL_AVOIDANCE,
-            task,
-            images,
-            lowlevel_options(g.avoidance.low_level, rng),
-            g.avoidance.low_level,
-            keyframe=avoid_pos,
+        V.keyframe_pair(task, images, V.keyframe_options(avoid_pos, picks), avoid_pos),
+        V.subtask_pair(task, images, ep.task.subtasks, g.failed_subtask),
+        V.failure_type_pair(task, images, g.failure_type),
+        V.lowlevel_pair(
+            task, images, "avoidance", lowlevel_options(g.avoidance.low_level, rng), g.avoidance.low_level, avoid_pos
         ),
-        VQARecord.lite(
-            P.TAG_LOWLEVEL_CORRECTION,
+        V.lowlevel_pair(
             task,
             images,
+            "correction",
             lowlevel_options(g.correction.low_level, rng),
             g.correction.low_level,
-            keyframe=correct_pos,
+            correct_pos,
         ),
     ]
     for mode, pos, guide in (("avoidance", avoid_pos, g.avoidance), ("correction", correct_pos, g.correction)):
-        answer = format_cot_answer(
-            success=False,
-            keyframe=pos,
-            failure_type=g.failure_type,
-            low_level=guide.low_level,
-            symbols=_normalized(ep, guide),
-            mode=mode,
+        records.append(
+            V.cot_pair(
+                task,
+                images,
+                mode,
+                success=False,
+                keyframe=pos,
+                failure_type=g.failure_type,
+                low_level=guide.low_level,
+                symbols=_normalized(ep, guide),
+            )
         )
-        tag = P.COT_TAGS[mode]
-        records.append(VQARecord.build(P.hard_prompt(tag, task), answer, images, tag))
-    for tag, text in (
-        (P.TAG_FAILURE_REASON, g.reason),
-        (P.TAG_HIGHLEVEL_AVOIDANCE, g.high_level_avoidance),
-        (P.TAG_HIGHLEVEL_CORRECTION, g.high_level_correction),
-    ):
-        records.append(VQARecord.build(P.hard_prompt(tag, task), text, images, tag))
+    records.append(V.failure_reason_pair(task, images, g.reason))
+    records.append(V.highlevel_pair(task, images, "avoidance", g.high_level_avoidance))
+    records.append(V.highlevel_pair(task, images, "correction", g.high_level_correction))
     return records

@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vifailback_demo.core.atomic import atomic_directory
 from vifailback_demo.core.dataset import VQARecord, write_json_atomic, write_vqa_records
 from vifailback_demo.errors import StoreError
 from vifailback_demo.store.checks import checked_image, show
@@ -93,25 +93,15 @@ class ExportResult:
 
 @contextmanager
 def atomic_dir(out: Path, *, overwrite: bool) -> Iterator[Path]:
-    """Yield a temporary directory next to ``out``; on success it becomes ``out`` in one rename."""
+    """Yield a temporary directory next to ``out``; on success it becomes ``out`` in one rename.
+
+    No fsync: an export is rebuilt from the store by running it again (see :mod:`vifailback_demo.core.atomic`)."""
     if out.exists() and not out.is_dir():
         raise StoreError(f"--out {out} is a file; expected a directory path")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise StoreError(f"--out {out} exists and is not empty; choose a new directory or pass --overwrite")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with atomic_directory(out) as tmp:
         yield tmp
-        old = None
-        if out.exists():
-            old = out.with_name(f".{out.name}.old.{os.getpid()}")
-            os.replace(out, old)
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _collect(

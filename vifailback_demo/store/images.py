@@ -5,19 +5,19 @@ is complete: bytes go to a temporary file in the same directory, are fsynced, th
 place (atomic on POSIX), and the directory is fsynced so the new name itself survives a power cut. Frames are
 written *before* the database row that names them, so an acknowledged record never points at a missing file; a
 crash in between leaves at most an unreferenced file or a ``.tmp`` file (harmless; ``vifailback corrections clean``
-removes them, see :mod:`vifailback_demo.store.maintenance`).
+removes them, see :mod:`vifailback_demo.store.maintenance`). The writing is :mod:`vifailback_demo.core.atomic`'s.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from vifailback_demo.core.atomic import write_bytes_atomic
 from vifailback_demo.errors import ImageError, StoreError
 from vifailback_demo.imageio import decode_image_rgb, encode_image
 from vifailback_demo.store.checks import checked_image, show
@@ -85,14 +85,6 @@ def prepare_image(frame: Frame, *, what: str = "frame") -> PreparedImage:
     return PreparedImage(hashlib.sha256(data).hexdigest(), ext, data, int(width), int(height))
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class ImageStore:
     """Write-once image files under ``root``; safe for many threads and processes (names are content hashes)."""
 
@@ -114,28 +106,13 @@ class ImageStore:
         # directory between our open and our rename; the bytes are still in memory, so write them again.
         for attempt in range(_PUT_ATTEMPTS):
             try:
-                self._write(final, image.data)
+                # Durable before the row that names it commits: the bytes and the new name both fsynced.
+                write_bytes_atomic(final, image.data, fsync=self.fsync, fsync_dir=self.fsync)
                 break
             except FileNotFoundError:
                 if attempt == _PUT_ATTEMPTS - 1:
                     raise
-        if self.fsync:
-            _fsync_dir(final.parent)
         return image.relpath
-
-    def _write(self, final: Path, data: bytes) -> None:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                if self.fsync:
-                    fh.flush()
-                    os.fsync(fh.fileno())
-            os.replace(tmp, final)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
 
     def checked(self, relpath: str, *, owner: str = "image") -> tuple[str, Path]:
         """``(normalised relative path, file)`` once the path is proven inside ``images/`` and the file exists."""

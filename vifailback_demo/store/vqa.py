@@ -1,4 +1,5 @@
-"""VQA pairs from one accepted correction, in the official ShareGPT format with this project's tags.
+"""VQA pairs from one accepted correction, in the official ShareGPT format with this project's tags (each pair built
+by :mod:`vifailback_demo.core.vqa_pairs`, as the simulator's are).
 
 What a record supports depends on what the human filled in:
 
@@ -24,14 +25,12 @@ import json
 import random
 from collections.abc import Sequence
 
-from vifailback_demo.core import prompts as P
-from vifailback_demo.core.answer import FAILURE_TYPES, format_cot_answer
+from vifailback_demo.core import vqa_pairs as V
 from vifailback_demo.core.commands import command_variants, parse_command, swap_words
 from vifailback_demo.core.dataset import VQARecord
 from vifailback_demo.errors import StoreError
 from vifailback_demo.store.records import CorrectionRecord, FinalVersion
 
-DETECTION_OPTIONS = ("Successful", "Failed")
 MAX_OPTIONS = 4
 
 # Used only when a command is not in the official vocabulary (free text): swap words pairwise.
@@ -71,8 +70,7 @@ def lowlevel_distractors(command: str) -> list[str]:
 
 def _keyframe_options(keyframe: int, num_frames: int, rng: random.Random) -> list[str]:
     others = [i for i in range(1, num_frames + 1) if i != keyframe]
-    picks = rng.sample(others, k=min(MAX_OPTIONS - 1, len(others)))
-    return [str(i) for i in sorted([keyframe, *picks])]
+    return V.keyframe_options(keyframe, rng.sample(others, k=min(MAX_OPTIONS - 1, len(others))))
 
 
 def _lowlevel_options(command: str, rng: random.Random) -> list[str]:
@@ -93,46 +91,38 @@ def derive_vqa(record: CorrectionRecord, images: Sequence[str]) -> list[VQARecor
     final: FinalVersion = record.final
     task, mode, rng = record.task, record.mode, _rng(record)
     images = list(images)
-    detection = "Successful" if final.success else "Failed"
-    out = [VQARecord.lite(P.TAG_FAILURE_DETECTION, task, images, list(DETECTION_OPTIONS), detection)]
-    cot_tag = P.COT_TAGS[mode]
+    out = [V.detection_pair(task, images, final.success)]
     if final.success:
-        out.append(VQARecord.build(P.hard_prompt(cot_tag, task), format_cot_answer(success=True), images, cot_tag))
+        out.append(V.cot_pair(task, images, mode, success=True))
         return out
     keyframe = final.keyframe
     if final.failure_type and final.low_level and keyframe is not None:
-        answer = format_cot_answer(
-            success=False,
-            keyframe=keyframe,
-            failure_type=final.failure_type,
-            low_level=final.low_level,
-            symbols=final.symbol_objects(),
-            mode=mode,
-        )
-        out.append(VQARecord.build(P.hard_prompt(cot_tag, task), answer, images, cot_tag))
-    if mode == "avoidance" and keyframe is not None and len(images) >= 2:
         out.append(
-            VQARecord.lite(P.TAG_KEYFRAME, task, images, _keyframe_options(keyframe, len(images), rng), str(keyframe))
+            V.cot_pair(
+                task,
+                images,
+                mode,
+                success=False,
+                keyframe=keyframe,
+                failure_type=final.failure_type,
+                low_level=final.low_level,
+                symbols=final.symbol_objects(),
+            )
         )
-    if final.subtasks and final.failed_subtask is not None and len(final.subtasks) >= 2:
-        subtasks = list(final.subtasks)
-        answer = subtasks[final.failed_subtask - 1]
-        if len(set(subtasks)) == len(subtasks):  # duplicate options would make the letter ambiguous
-            out.append(VQARecord.lite(P.TAG_SUBTASK, task, images, subtasks, answer, subtasks=subtasks))
+    if mode == "avoidance" and keyframe is not None and len(images) >= 2:
+        out.append(V.keyframe_pair(task, images, _keyframe_options(keyframe, len(images), rng), keyframe))
+    subtasks = final.subtasks
+    # Duplicate options would make the letter ambiguous.
+    if final.failed_subtask is not None and len(subtasks) >= 2 and len(set(subtasks)) == len(subtasks):
+        out.append(V.subtask_pair(task, images, subtasks, final.failed_subtask))
     if final.failure_type:
-        out.append(VQARecord.lite(P.TAG_FAILURE_TYPE, task, images, list(FAILURE_TYPES), final.failure_type))
+        out.append(V.failure_type_pair(task, images, final.failure_type))
     if final.low_level and keyframe is not None:
         options = _lowlevel_options(final.low_level, rng)
         if len(options) >= 2:
-            tag = P.TAG_LOWLEVEL_AVOIDANCE if mode == "avoidance" else P.TAG_LOWLEVEL_CORRECTION
-            out.append(VQARecord.lite(tag, task, images, options, final.low_level, keyframe=keyframe))
+            out.append(V.lowlevel_pair(task, images, mode, options, final.low_level, keyframe))
     if final.failure_reason:
-        out.append(
-            VQARecord.build(
-                P.hard_prompt(P.TAG_FAILURE_REASON, task), final.failure_reason, images, P.TAG_FAILURE_REASON
-            )
-        )
+        out.append(V.failure_reason_pair(task, images, final.failure_reason))
     if final.high_level:
-        tag = P.TAG_HIGHLEVEL_AVOIDANCE if mode == "avoidance" else P.TAG_HIGHLEVEL_CORRECTION
-        out.append(VQARecord.build(P.hard_prompt(tag, task), final.high_level, images, tag))
+        out.append(V.highlevel_pair(task, images, mode, final.high_level))
     return out

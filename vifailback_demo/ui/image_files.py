@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from vifailback_demo.core.atomic import write_bytes_atomic
 from vifailback_demo.imageio import encode_image
 
 #: Files older than this are removed by the next sweep (gradio copies an output within the same request).
@@ -56,9 +57,8 @@ class ImageFiles:
         if path.exists():
             os.utime(path)  # fresh again: the sweep ages files by mtime
         else:
-            tmp = self.root / f".{digest}.{os.getpid()}.{threading.get_ident()}.tmp"
-            tmp.write_bytes(encode_image(image, ".png"))  # RGB uint8, or an ImageError saying so
-            os.replace(tmp, path)
+            # RGB uint8, or an ImageError saying so. A cache picture: no fsync (see vifailback_demo.core.atomic).
+            write_bytes_atomic(path, encode_image(image, ".png"))
         self._maybe_sweep()
         return str(path)
 

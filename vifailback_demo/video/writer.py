@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vifailback_demo.core.atomic import AtomicFile
 from vifailback_demo.errors import VideoError
 
 
@@ -40,16 +41,17 @@ class VideoWriter:
             raise VideoError(f"fps must be positive, got {fps}")
         self.path = Path(path)
         self.width, self.height, self.frames = width, height, 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp{self.path.suffix or '.mp4'}")
+        # Generated video, rebuilt by a rerun: no fsync (see vifailback_demo.core.atomic).
+        self._file = AtomicFile(self.path, suffix=self.path.suffix or ".mp4")
         try:
-            self._container = av.open(str(self._tmp), mode="w", format="mp4", options={"movflags": "+faststart"})
+            self._container = av.open(str(self._file.tmp), mode="w", format="mp4", options={"movflags": "+faststart"})
             stream = self._container.add_stream("libx264", rate=fps)
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             stream.options = {"crf": str(crf), "preset": preset}
             stream.codec_context.thread_count = threads
             self._stream = stream
         except Exception as exc:  # PyAV raises several error types; callers get one clear error
+            self._file.discard()
             raise VideoError(f"cannot open {self.path} for H.264 writing: {exc}") from exc
         self._av = av
 
@@ -77,15 +79,14 @@ class VideoWriter:
         except Exception as exc:
             raise VideoError(f"finishing {self.path} failed: {exc}") from exc
         if self.frames == 0:
-            self._tmp.unlink(missing_ok=True)
+            self._file.discard()
             raise VideoError(f"{self.path}: no frames were written; expected at least one")
-        os.replace(self._tmp, self.path)
-        return self.path
+        return self._file.commit()
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):  # already broken; the temporary file is removed below
             self._container.close()
-        self._tmp.unlink(missing_ok=True)
+        self._file.discard()
 
     def __enter__(self) -> VideoWriter:
         return self

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from eval.cli import main
-from eval.priors import blind_baselines, task_template
+from experiments.frame_reading.cli import main
+from experiments.frame_reading.priors import blind_baselines, task_template
 from vifailback_demo.core.answer import format_cot_answer
 from vifailback_demo.core.dataset import VQARecord, write_vqa_records
 from vifailback_demo.core.prompts import TAG_COT_AVOIDANCE, TAG_COT_CORRECTION, TAG_FAILURE_DETECTION, cot_prompt

@@ -3,11 +3,12 @@
 Trained only through answer tokens, a small vision tower gets a weak, noisy gradient: most answer tokens follow from
 the text, and a tiny model learns those first and then stops looking (``python -m training frame-reliance``). Here
 each frame of a synthetic dataset is labelled with the simulator's exact state (re-simulated from the manifest, as
-``vifailback sim probes`` does) and the tower + merger learn to predict it through a small head: per gripper
-its shape (open / half-closed / closed / holding) and where it is (nothing near / at / above / beside an object), its
-fingertip position and finger gap; for the first three graspable objects where each rests and its position; whether
-a human hand is in view. The head is thrown away; the model directory written has the new tower and merger and the
-language model unchanged, ready for ``python -m training train`` (with ``freeze_vision=true`` to keep what it learned).
+``python -m experiments.frame_reading probes`` does) and the tower + merger learn to predict it through a small
+head: per gripper its shape (open / half-closed / closed / holding) and where it is (nothing near / at / above /
+beside an object), its fingertip position and finger gap; for the first three graspable objects where each rests
+and its position; whether a human hand is in view. The head is thrown away; the model directory written has the new
+tower and merger and the language model unchanged, ready for ``python -m training train`` (with
+``freeze_vision=true`` to keep what it learned).
 
 ``--freeze-tower`` trains the head alone: a probe of what an existing tower already encodes.
 Every run writes warmup.json: the settings and, per evaluation, held-out accuracy per label beside the majority class,
@@ -27,8 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.model_output import check_new_dir, save_model_dir
-from vifailback_demo.sim.probes import config_from_manifest, gripper_state, simulated_episodes
+from experiments.frame_reading.model_output import check_new_dir, save_model_dir
+from experiments.frame_reading.sim_probes import config_from_manifest, gripper_state, simulated_episodes
 from vifailback_demo.sim.scene import ObjectSpec
 from vifailback_demo.sim.world import HAND, WorldState
 

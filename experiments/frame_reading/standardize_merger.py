@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from training.model_output import check_new_dir, save_model_dir
+from experiments.frame_reading.model_output import check_new_dir, save_model_dir
 
 
 class _Moments:
@@ -50,7 +50,7 @@ def merger_statistics(visual: Any, processor: Any, roots: list[str], episodes: i
     """Per-feature mean and spread of every output the language model receives from the tower, over every frame
     the datasets' episodes use: ``merger`` (the visual tokens) and ``deepstack_merger_list.N`` (added to the
     language model's hidden states at those tokens after its layer N)."""
-    from training.failure_probe import episode_frames
+    from experiments.frame_reading.failure_probe import episode_frames
 
     moments: dict[str, _Moments] = {}
     for root in roots:

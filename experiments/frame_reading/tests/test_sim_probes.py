@@ -11,12 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.config import TrainConfig
+from experiments.frame_reading.sim_probes import (
+    PROBE_FILES,
+    TAG_FRAME_STATES,
+    frame_facts,
+    frame_states_answer,
+    write_probes,
+)
+from experiments.frame_reading.tests.conftest import CLI, ROOT
 from training.data import load_samples
 from vifailback_demo.core.dataset import load_vqa_records
-from vifailback_demo.core.prompts import TAG_FRAME_STATES
 from vifailback_demo.errors import SimError
-from vifailback_demo.sim.probes import PROBE_FILES, frame_facts, frame_states_answer, write_probes
 from vifailback_demo.sim.scene import ObjectSpec
 from vifailback_demo.sim.world import HAND, LEFT, MAX_GAP, WorldState
 
@@ -91,12 +96,9 @@ def test_write_probes_one_record_per_episode_on_the_frames_on_disk(dataset):
         assert all((dataset / rel).is_file() for rel in record.images)
     # A failed grasp or a hand shows in some episode's facts: the answers are not all "no change".
     assert any("holds the" in r.response or "human hand" in r.response for r in probes)
-    # Training reads the probe file with its images, and a probe tag weight is accepted.
-    samples, stats = load_samples([str(dataset / PROBE_FILES["train"])], "auto", tag_weights={TAG_FRAME_STATES: 2.0})
+    # Training reads the probe file with its images; a source weight repeats it.
+    samples, stats = load_samples([f"{dataset / PROBE_FILES['train']}:2"], "auto")
     assert stats.per_tag[TAG_FRAME_STATES] == 2 * result["records"]["train"] == len(samples)
-    TrainConfig(model="m", train_files=["f"], tag_weights={TAG_FRAME_STATES: 4}).validate()
-    with pytest.raises(ValueError, match="unknown tag 'frame_states'"):
-        TrainConfig(model="m", train_files=["f"], tag_weights={"frame_states": 4}).validate()
 
 
 def test_a_dataset_that_does_not_re_simulate_is_refused_and_nothing_is_written(dataset):
@@ -116,10 +118,11 @@ def test_a_dataset_that_does_not_re_simulate_is_refused_and_nothing_is_written(d
 
 def test_cli_probes_one_line_error_for_a_folder_without_a_manifest(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "vifailback_demo", "sim", "probes", "--data", str(tmp_path)],
+        [sys.executable, "-m", CLI, "probes", "--data", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=120,
+        cwd=ROOT,
     )
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "manifest.json" in proc.stderr

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.training.conftest import colour_dataset
-from training.failure_probe import episode_frames
-from training.standardize_merger import standardize_merger
+from experiments.frame_reading.failure_probe import episode_frames
+from experiments.frame_reading.standardize_merger import standardize_merger
+from experiments.frame_reading.tests.conftest import CLI, ROOT, colour_dataset
 
 
 @torch.no_grad()
@@ -62,8 +62,8 @@ def test_outputs_are_standardised_and_only_the_last_merger_layers_change(tiny_mo
 
 def test_cli_refuses_bad_input_in_one_line_and_writes_nothing(tiny_model_dir, frames, tmp_path):
     def cli(*args: str) -> subprocess.CompletedProcess:
-        cmd = [sys.executable, "-m", "training", "standardize-merger", "--model", str(tiny_model_dir), *args]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[2])
+        cmd = [sys.executable, "-m", CLI, "standardize-merger", "--model", str(tiny_model_dir), *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
 
     out = tmp_path / "o"
     for args, message in (
@@ -72,7 +72,9 @@ def test_cli_refuses_bad_input_in_one_line_and_writes_nothing(tiny_model_dir, fr
     ):
         bad = cli(*args, "--out", str(out))
         assert bad.returncode == 2
-        assert bad.stderr.strip().splitlines() == [f"python -m training standardize-merger: error: {message}"]
+        assert bad.stderr.strip().splitlines() == [
+            f"python -m experiments.frame_reading standardize-merger: error: {message}"
+        ]
         assert not out.exists()
     out.mkdir()
     (out / "keep.txt").write_text("mine")

@@ -1,4 +1,4 @@
-"""``python -m eval probes``: frame-state probes scored fact by fact, per image, overall and by kind."""
+"""``python -m experiments.frame_reading eval-probes``: frame-state probes scored fact by fact, per image, overall and by kind."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eval.cli import main
-from eval.probes import score_probe
+from experiments.frame_reading.cli import main
+from experiments.frame_reading.eval_probes import score_probe
+from experiments.frame_reading.sim_probes import TAG_FRAME_STATES, probe_prompt
+from experiments.frame_reading.tests.conftest import ROOT
 from vifailback_demo.core.dataset import VQARecord, write_vqa_records
-from vifailback_demo.core.prompts import TAG_FAILURE_DETECTION, TAG_FRAME_STATES
+from vifailback_demo.core.prompts import TAG_FAILURE_DETECTION
 from vifailback_demo.imageio import write_image_rgb
-from vifailback_demo.sim.probes import probe_prompt
 
-TINY = Path(__file__).resolve().parents[2] / "assets" / "models" / "vifailback-tiny"
+TINY = ROOT / "assets" / "models" / "vifailback-tiny"
 REFERENCE = "\n".join(
     [
         "Image 1: left gripper open; right gripper open; red block on the table.",
@@ -63,7 +64,7 @@ def _probe_file(root: Path, tasks: list[str], tag: str = TAG_FRAME_STATES) -> Pa
 def test_reference_backend_scores_100_and_writes_samples_and_summary(tmp_path, capsys):
     path = _probe_file(tmp_path / "data", ["Use the left arm to stack the red block.", "Put the cup in the bowl."])
     out = tmp_path / "run"
-    assert main(["probes", "--probes", str(path), "--backend", "reference", "--out", str(out)]) == 0
+    assert main(["eval-probes", "--probes", str(path), "--backend", "reference", "--out", str(out)]) == 0
     summary = json.loads((out / "probes.json").read_text())
     assert summary == json.loads(capsys.readouterr().out)
     assert summary["samples"] == 2 and summary["facts"] == 14
@@ -76,7 +77,7 @@ def test_tiny_model_answers_probes_over_given_and_shuffled_frames(tmp_path, caps
     path = _probe_file(tmp_path / "data", ["Use the left arm to stack the red block.", "Put the cup in the bowl."])
     for frames in ("given", "shuffled"):
         out = tmp_path / frames
-        argv = ["probes", "--probes", str(path), "--model", str(TINY), "--device", "cpu", "--frames", frames]
+        argv = ["eval-probes", "--probes", str(path), "--model", str(TINY), "--device", "cpu", "--frames", frames]
         assert main([*argv, "--max-new-tokens", "48", "--out", str(out)]) == 0
         summary = json.loads(capsys.readouterr().out)
         assert summary["samples"] == 2 and summary["facts"] == 14 and summary["frames"] == frames
@@ -90,7 +91,7 @@ def test_tiny_model_answers_probes_over_given_and_shuffled_frames(tmp_path, caps
 
 def test_a_file_of_other_questions_is_refused_in_one_line(tmp_path, capsys):
     path = _probe_file(tmp_path / "data", ["Put the cup in the bowl."], tag=TAG_FAILURE_DETECTION)
-    assert main(["probes", "--probes", str(path), "--backend", "reference", "--out", str(tmp_path / "r")]) == 2
+    assert main(["eval-probes", "--probes", str(path), "--backend", "reference", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "expected a probe tag" in err
     assert not (tmp_path / "r").exists()

@@ -11,10 +11,19 @@ import numpy as np
 import pytest
 import torch
 
-from training.vision_warmup import HEADS, PLACES, RELATIONS, SHAPES, WarmupConfig, frame_labels, run_warmup
+from experiments.frame_reading.sim_probes import frame_facts
+from experiments.frame_reading.tests.conftest import CLI, ROOT
+from experiments.frame_reading.vision_warmup import (
+    HEADS,
+    PLACES,
+    RELATIONS,
+    SHAPES,
+    WarmupConfig,
+    frame_labels,
+    run_warmup,
+)
 from vifailback_demo.sim.episode import make_episode
 from vifailback_demo.sim.generate import GenerateConfig, generate
-from vifailback_demo.sim.probes import frame_facts
 from vifailback_demo.sim.world import ARM_NAMES
 
 HEAD_NAMES = list(HEADS)
@@ -122,13 +131,13 @@ def test_cli_errors_are_one_line(tiny_model_dir, sim_datasets, tmp_path):
     train, held_out = sim_datasets
 
     def cli(*args: str) -> subprocess.CompletedProcess:
-        cmd = [sys.executable, "-m", "training", "vision-warmup", "--out", str(tmp_path / "o"), *args]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        cmd = [sys.executable, "-m", CLI, "vision-warmup", "--out", str(tmp_path / "o"), *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
 
     bad_model = cli("--model", str(tmp_path), "--data", str(train), "--eval-data", str(held_out))
     assert bad_model.returncode == 2
     assert bad_model.stderr.strip().splitlines() == [
-        f"python -m training vision-warmup: error: --model {tmp_path}: expected a local model directory with "
+        f"python -m experiments.frame_reading vision-warmup: error: --model {tmp_path}: expected a local model directory with "
         "config.json"
     ]
     not_sim = cli("--model", str(tiny_model_dir), "--data", str(tmp_path), "--eval-data", str(held_out))
@@ -141,18 +150,24 @@ def test_cli_errors_are_one_line(tiny_model_dir, sim_datasets, tmp_path):
     ):
         bad = cli("--model", str(tiny_model_dir), "--data", str(train), "--eval-data", str(held_out), flag, value)
         assert bad.returncode == 2
-        assert bad.stderr.strip().splitlines() == [f"python -m training vision-warmup: error: {message}"]
+        assert bad.stderr.strip().splitlines() == [
+            f"python -m experiments.frame_reading vision-warmup: error: {message}"
+        ]
     assert not (tmp_path / "o").exists()
     kept = tmp_path / "kept"
     kept.mkdir()
     (kept / "model.safetensors").write_bytes(b"someone's model")
-    cmd = [sys.executable, "-m", "training", "vision-warmup", "--out", str(kept), "--model", str(tiny_model_dir)]
+    cmd = [sys.executable, "-m", CLI, "vision-warmup", "--out", str(kept), "--model", str(tiny_model_dir)]
     taken = subprocess.run(
-        [*cmd, "--data", str(train), "--eval-data", str(held_out)], capture_output=True, text=True, timeout=300
+        [*cmd, "--data", str(train), "--eval-data", str(held_out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
     )
     assert taken.returncode == 2
     assert taken.stderr.strip().splitlines() == [
-        f"python -m training vision-warmup: error: --out {kept}: already holds files; expected a new or empty "
+        f"python -m experiments.frame_reading vision-warmup: error: --out {kept}: already holds files; expected a new or empty "
         "directory (nothing is overwritten)"
     ]
     assert [p.name for p in kept.iterdir()] == ["model.safetensors"]
@@ -163,8 +178,8 @@ def test_video_frames_line_up_with_the_states_they_are_labelled_with(sim_dataset
     """Frame k of an episode's video shows simulator state k: it matches the JPEG of step k, not another step's."""
     from PIL import Image
 
-    from training.vision_warmup import video_frames
-    from vifailback_demo.sim.probes import simulated_episodes
+    from experiments.frame_reading.sim_probes import simulated_episodes
+    from experiments.frame_reading.vision_warmup import video_frames
 
     train, _ = sim_datasets
     item = next(iter(simulated_episodes(train)))
@@ -188,8 +203,8 @@ def test_video_frames_line_up_with_the_states_they_are_labelled_with(sim_dataset
 def test_frame_set_from_videos_labels_each_sampled_step(tiny_model_dir, sim_datasets):
     from transformers import AutoProcessor
 
-    from training.vision_warmup import FrameSet
-    from vifailback_demo.sim.probes import simulated_episodes
+    from experiments.frame_reading.sim_probes import simulated_episodes
+    from experiments.frame_reading.vision_warmup import FrameSet
 
     train, _ = sim_datasets
     frames = FrameSet([str(train)], AutoProcessor.from_pretrained(tiny_model_dir), episodes=2, per_video=5)

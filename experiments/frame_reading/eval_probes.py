@@ -1,22 +1,29 @@
-"""Frame-state probes: score how well a model reads the frames (``python -m eval probes``).
+"""Frame-state probes: score how well a model reads the frames (``python -m experiments.frame_reading eval-probes``).
 
-A probe record (``vifailback sim probes``) asks, for every image of an episode, the state of the grippers, the
-movable objects and the human hand, the first image in full and then only the changes. Its reference lines are
-``Image k: fact; fact; ...``. A reply is scored by fact: a reference fact counts when the reply's line for the
-same image states it word for word, so a model that guesses "no change" everywhere gets the lines where nothing
-changes and nothing else. Facts are also scored by kind (gripper, object, hand, no change), and the same probes
-asked over shuffled frames (``--frames shuffled``) show how much of the score is the prompt's prior.
+A probe record (``python -m experiments.frame_reading probes``) asks, for every image of an episode, the state of
+the grippers, the movable objects and the human hand, the first image in full and then only the changes. Its
+reference lines are ``Image k: fact; fact; ...``. A reply is scored by fact: a reference fact counts when the
+reply's line for the same image states it word for word, so a model that guesses "no change" everywhere gets the
+lines where nothing changes and nothing else. Facts are also scored by kind (gripper, object, hand, no change), and
+the same probes asked over shuffled frames (``--frames shuffled``) show how much of the score is the prompt's prior.
+
+Generation is a plain loop over the product's generators (``eval.backends``): one scored line per probe in
+``samples.jsonl`` (a rerun skips the probes already there), then ``probes.json`` with the summary.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
-from eval.bench import BenchItem, item_id
+from eval.bench import BenchItem, item_id, load_item_images
+from eval.generator import Generator
+from eval.jsonl import JsonlAppender, read_jsonl
+from experiments.frame_reading.sim_probes import PROBE_TAGS
 from vifailback_demo.core.dataset import VQARecord
-from vifailback_demo.core.prompts import PROBE_TAGS
 from vifailback_demo.errors import DatasetError
 
 KINDS = ("gripper", "object", "hand", "no change")
@@ -62,7 +69,7 @@ def score_probe(reply: str | None, reference: str) -> dict[str, Any]:
 
 
 def probe_items(records: Sequence[VQARecord], *, limit: int | None = None) -> list[BenchItem]:
-    """The probe records as bench items (the other tags are for ``python -m eval run``)."""
+    """The probe records as bench items (the bench's own tags are for ``python -m eval run``)."""
     items = []
     for index, record in enumerate(records):
         if record.tag not in PROBE_TAGS:
@@ -106,3 +113,40 @@ def summarize_probes(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "facts_by_kind": {k: total[k] for k in KINDS},
         "exact_answers": pct(exact, len(samples)),
     }
+
+
+SAMPLES_FILE = "samples.jsonl"
+
+
+def generate_probe_samples(
+    items: Sequence[BenchItem],
+    generator: Generator,
+    dataset_root: str | Path,
+    out: str | Path,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Ask every probe not yet in ``out/samples.jsonl``, one scored line each; returns the lines of ``items``."""
+    path = Path(out) / SAMPLES_FILE
+    done = {s.get("id") for s in read_jsonl(path)}
+    todo = [it for it in items if it.id not in done]
+    with JsonlAppender(path) as fh:
+        for n, it in enumerate(todo, start=1):
+            started = time.monotonic()
+            reply = generator.generate(load_item_images(dataset_root, it), it.prompt)
+            fh.append(
+                {
+                    "id": it.id,
+                    "index": it.index,
+                    "tag": it.tag,
+                    "prompt": it.prompt,
+                    "images": list(it.images),
+                    "reference": it.reference,
+                    "prediction": reply,
+                    "latency_s": round(time.monotonic() - started, 4),
+                    "offline": {"metric": "probe_facts", **score_probe(reply, it.reference)},
+                }
+            )
+            if n % 10 == 0 or n == len(todo):
+                log(f"probes: {n + len(items) - len(todo)}/{len(items)} done")
+    wanted = {it.id for it in items}
+    return list({s["id"]: s for s in read_jsonl(path) if s.get("id") in wanted}.values())

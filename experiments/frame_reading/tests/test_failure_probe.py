@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.training.conftest import colour_dataset
-from training.failure_probe import ProbeConfig, run_probe
+from experiments.frame_reading.failure_probe import ProbeConfig, run_probe
+from experiments.frame_reading.tests.conftest import CLI, ROOT, colour_dataset
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +49,8 @@ def test_cli_refuses_bad_input_in_one_line_and_writes_nothing(tiny_model_dir, co
     train, held_out = colour_data
 
     def cli(*args: str) -> subprocess.CompletedProcess:
-        cmd = [sys.executable, "-m", "training", "failure-probe", "--model", str(tiny_model_dir), *args]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[2])
+        cmd = [sys.executable, "-m", CLI, "failure-probe", "--model", str(tiny_model_dir), *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
 
     out = tmp_path / "r.json"
     cases = [
@@ -63,7 +63,9 @@ def test_cli_refuses_bad_input_in_one_line_and_writes_nothing(tiny_model_dir, co
         bad = cli("--data", *args, "--out", str(out))
         assert bad.returncode == 2
         lines = bad.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith(f"python -m training failure-probe: error: {message}"), lines
+        assert len(lines) == 1 and lines[0].startswith(
+            f"python -m experiments.frame_reading failure-probe: error: {message}"
+        ), lines
         assert not out.exists()
     out.write_text("{}")
     taken = cli("--data", str(train), "--eval-data", str(held_out), "--out", str(out))

@@ -1,17 +1,19 @@
 """Frame-state probes: questions only the pixels answer, written from the simulator's exact state.
 
 The eleven ViFailback questions can be answered surprisingly well from the text and the number of frames alone
-(``python -m eval priors``), and a small model trained from scratch learns those priors first and then stops
-looking at the images (``python -m eval run --frames shuffled`` scores the same). A probe asks, for every image of
-an episode, what each gripper does (open, half-closed, closed, holding something; at, beside or above an object),
-where each movable object is, and whether a human hand is in view. Its answer differs from episode to episode and
-frame to frame in ways the prompt cannot give away, so the only way to lower its loss is to read the frames: a
-curriculum for the vision tower. Probes are extra training records (tag ``frame_states_probe``); the benchmark
-never asks them.
+(``python -m experiments.frame_reading priors``), and a small model trained from scratch learns those priors first
+and then stops looking at the images (``python -m eval run --frames shuffled`` scores the same). A probe asks, for
+every image of an episode, what each gripper does (open, half-closed, closed, holding something; at, beside or
+above an object), where each movable object is, and whether a human hand is in view. Its answer differs from
+episode to episode and frame to frame in ways the prompt cannot give away, so the only way to lower its loss is to
+read the frames: a curriculum for the vision tower. Probes are extra training records (tag ``frame_states_probe``);
+the benchmark never asks them. Train on them by listing the probe file in ``train_files`` (``path:4`` repeats it
+four times; the product's ``tag_weights`` know only the bench's 11 tags).
 
-``write_probes`` re-simulates the episodes of a dataset written by ``vifailback sim generate`` from its manifest
-(simulation without rendering takes ~20 ms an episode) and points the probe records at the JPEG frames already on
-disk; a mismatch with the dataset's own annotations (another seed, an edited manifest) stops with an error.
+``write_probes`` (``python -m experiments.frame_reading probes --data DIR``) re-simulates the episodes of a dataset
+written by ``vifailback sim generate`` from its manifest (simulation without rendering takes ~20 ms an episode) and
+points the probe records at the JPEG frames already on disk; a mismatch with the dataset's own annotations (another
+seed, an edited manifest) stops with an error.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from vifailback_demo.core.dataset import VQARecord, parse_frame_name, read_json, vqa_frame_names
-from vifailback_demo.core.prompts import TAG_FRAME_STATES
 from vifailback_demo.errors import SimError
 from vifailback_demo.sim.dataset_writer import JsonListStream, episode_dir
 from vifailback_demo.sim.episode import Episode, make_episode
@@ -31,6 +32,9 @@ from vifailback_demo.sim.generate import GenerateConfig, split_of, task_of
 from vifailback_demo.sim.scene import ObjectSpec
 from vifailback_demo.sim.world import ARM_NAMES, HAND, MAX_GAP, WorldState
 
+#: Training-only probe questions: the benchmark never asks them.
+TAG_FRAME_STATES = "frame_states_probe"
+PROBE_TAGS: tuple[str, ...] = (TAG_FRAME_STATES,)
 PROBE_FILES = {"train": "VQA/ViFailback_VQA_probes_train.json", "benchmark": "VQA/ViFailback_VQA_probes_benchmark.json"}
 
 #: Finger gaps (metres) that read as open / closed; in between is "half-closed" (a weak grasp is 6-7 cm).
