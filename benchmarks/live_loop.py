@@ -63,8 +63,9 @@ def loop_run(monitor: bool, args: argparse.Namespace) -> dict[str, float]:
     robot = TimedSimRobot(seed=SEED, width=args.size, height=args.size)
     robot.connect()
     backend = args.monitor_backend or SimOracleBackend(robot, policy, delay_s=args.delay)
-    config = SupervisorConfig(every=6, rows_per_chunk=25, check_frames=8, max_steps=args.steps, fps=args.fps,
-                              monitor=monitor, watchdog_s=30.0)  # fmt: skip
+    config = SupervisorConfig(
+        every=6, rows_per_chunk=25, check_frames=8, max_steps=args.steps, fps=args.fps, monitor=monitor, watchdog_s=30.0
+    )
     sup = Supervisor(robot, policy, Diagnoser(backend, settings=args.settings), {}, config)
     sup.start(robot.instruction)
     sup.join(600)
@@ -76,10 +77,14 @@ def loop_run(monitor: bool, args: argparse.Namespace) -> dict[str, float]:
     if state["reason"] != "max_steps":
         raise SystemExit(f"the run ended early: {state}")
     wall = robot.times[-1] - robot.times[0]
-    return {"period_ms": float(gaps.mean() * 1000), "p99_ms": float(np.percentile(gaps, 99) * 1000),
-            "max_ms": float(gaps.max() * 1000), "checks": len(checks),
-            "check_ms": statistics.median(checks) * 1000 if checks else float("nan"),
-            "busy": sum(checks) / wall}  # fmt: skip
+    return {
+        "period_ms": float(gaps.mean() * 1000),
+        "p99_ms": float(np.percentile(gaps, 99) * 1000),
+        "max_ms": float(gaps.max() * 1000),
+        "checks": len(checks),
+        "check_ms": statistics.median(checks) * 1000 if checks else float("nan"),
+        "busy": sum(checks) / wall,
+    }
 
 
 def check_latency(diagnoser: Diagnoser, frames: list[np.ndarray], task: str, reps: int) -> float:
@@ -144,9 +149,13 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=20, help="diagnoses per backend for the latency (20)")
     parser.add_argument("--tiny", action="store_true", help="also time the bundled tiny model on CPU")
     parser.add_argument("--model", default=str(REPO / "assets" / "models" / "vifailback-tiny"))
-    parser.add_argument("--monitor", choices=("oracle", "tiny"), default="oracle",
-                        help="the diagnoser in the loop: the oracle (cheap) or the bundled tiny model, which "
-                             "computes on this CPU while the loop runs (use with --fps 25)")  # fmt: skip
+    parser.add_argument(
+        "--monitor",
+        choices=("oracle", "tiny"),
+        default="oracle",
+        help="the diagnoser in the loop: the oracle (cheap) or the bundled tiny model, which "
+        "computes on this CPU while the loop runs (use with --fps 25)",
+    )
     args = parser.parse_args()
     args.monitor_backend, args.settings = None, None
     if args.monitor == "tiny":
@@ -163,11 +172,15 @@ def main() -> None:
     pace = f"paced at {args.fps:g} fps" if args.fps else "unpaced"
     print(f"control loop, {args.steps} actions, {pace}, {args.size}x{args.size} camera, median of {args.repeats}:")
     print(f"  monitor off: {p_off:.3f} ms per action (p99 {statistics.median(r['p99_ms'] for r in off):.2f} ms)")
-    print(f"  monitor on:  {p_on:.3f} ms per action (p99 {statistics.median(r['p99_ms'] for r in on):.2f} ms), "
-          f"{on[0]['checks']} checks, check latency {statistics.median(r['check_ms'] for r in on):.2f} ms")  # fmt: skip
+    print(
+        f"  monitor on:  {p_on:.3f} ms per action (p99 {statistics.median(r['p99_ms'] for r in on):.2f} ms), "
+        f"{on[0]['checks']} checks, check latency {statistics.median(r['check_ms'] for r in on):.2f} ms"
+    )
     busy = statistics.median(r["busy"] for r in on)
-    print(f"  the model thread was busy {100 * busy:.2f}% of the run (checks x latency / wall time: the most CPU a "
-          "model that computes, rather than waits, can take from the loop, whatever else runs here)")  # fmt: skip
+    print(
+        f"  the model thread was busy {100 * busy:.2f}% of the run (checks x latency / wall time: the most CPU a "
+        "model that computes, rather than waits, can take from the loop, whatever else runs here)"
+    )
     ratio = statistics.median(b["period_ms"] / a["period_ms"] for a, b in zip(off, on))  # pairs run back to back
     verdict = "OK" if ratio <= LIMIT else "TOO SLOW"
     print(
@@ -175,8 +188,10 @@ def main() -> None:
     )
 
     robot, policy, frames = failing_clip(args.size)
-    diagnosers = [("oracle", Diagnoser(SimOracleBackend(robot, policy)), args.reps),
-                  ("scripted", Diagnoser(ScriptedBackend(mode="correction")), args.reps)]  # fmt: skip
+    diagnosers = [
+        ("oracle", Diagnoser(SimOracleBackend(robot, policy)), args.reps),
+        ("scripted", Diagnoser(ScriptedBackend(mode="correction")), args.reps),
+    ]
     if args.tiny:
         if args.monitor_backend is not None:
             tiny, settings = args.monitor_backend.inner, args.settings

@@ -84,10 +84,14 @@ def main() -> None:
     normal = normal_answers()
     normal_kb = sum(len(t) for t in normal) / 1000
     normal_us_per_kb = best_seconds(normal, max(args.repeats, 5)) * 1e6 / normal_kb
-    print(f"normal answers: {len(normal)} answers, {normal_kb * 1000 / len(normal):.0f} chars each on average, "
-          f"{normal_us_per_kb:.1f} us/kB (baseline)")  # fmt: skip
-    print(f"{'class':36s} {'size':>8s} {'ms/parse':>9s} {'us/kB':>9s} {'x normal':>9s}  growth {sizes[0] // 1000}k->"
-          f"{sizes[-1] // 1000}k")  # fmt: skip
+    print(
+        f"normal answers: {len(normal)} answers, {normal_kb * 1000 / len(normal):.0f} chars each on average, "
+        f"{normal_us_per_kb:.1f} us/kB (baseline)"
+    )
+    print(
+        f"{'class':36s} {'size':>8s} {'ms/parse':>9s} {'us/kB':>9s} {'x normal':>9s}  growth {sizes[0] // 1000}k->"
+        f"{sizes[-1] // 1000}k"
+    )
     failed = []
     for name in args.classes or list(CLASSES):
         per_kb = {}

@@ -65,8 +65,10 @@ def main() -> None:
         base = time_ms(lambda frame=frame: naive_render(renderer, frame), max(5, args.repeats // 10))
         status = "ok" if ours < target else "OVER TARGET"
         ok &= ours < target
-        print(f"{w}x{h}: renderer {ours:.3f} ms/frame | naive baseline {base:.3f} ms/frame | "
-              f"speed-up x{base / ours:.1f} | target < {target} ms: {status}")  # fmt: skip
+        print(
+            f"{w}x{h}: renderer {ours:.3f} ms/frame | naive baseline {base:.3f} ms/frame | "
+            f"speed-up x{base / ours:.1f} | target < {target} ms: {status}"
+        )
     raise SystemExit(0 if ok else 1)
 
 

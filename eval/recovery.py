@@ -61,12 +61,18 @@ def run_episode(cfg: RecoveryConfig, index: int, factories: Factories) -> dict[s
     unsupervised = run_unsupervised(cfg, sim_seed)
     supervised = run_supervised(cfg, sim_seed, factories)
     line = {
-        "episode": index, "sim_seed": sim_seed, "task": task.task_id, "instruction": task.instruction,
+        "episode": index,
+        "sim_seed": sim_seed,
+        "task": task.task_id,
+        "instruction": task.instruction,
         "failure": info is not None,
-        "failure_type": info["type"] if info else None, "variant": info["variant"] if info else None,
-        "start_frame": info["start_frame"] if info else None, "correct_frame": info["correct_frame"] if info else None,
-        "unsupervised": unsupervised, "supervised": supervised,
-    }  # fmt: skip
+        "failure_type": info["type"] if info else None,
+        "variant": info["variant"] if info else None,
+        "start_frame": info["start_frame"] if info else None,
+        "correct_frame": info["correct_frame"] if info else None,
+        "unsupervised": unsupervised,
+        "supervised": supervised,
+    }
     line["summary"] = episode_summary(line)
     line["wall_s"] = round(time.perf_counter() - started, 3)
     return line
@@ -116,18 +122,22 @@ def run_recovery(
     factories = factories or Factories(backend_factory(cfg))
     done = {s.get("episode") for s in read_jsonl(out / SAMPLES_FILE)}
     todo = [k for k in range(cfg.episodes) if k not in done]
-    log(f"recovery: {cfg.episodes} episodes, {cfg.episodes - len(todo)} already done, diagnoser {cfg.diagnoser}, "
-        f"executor {cfg.executor}")  # fmt: skip
+    log(
+        f"recovery: {cfg.episodes} episodes, {cfg.episodes - len(todo)} already done, diagnoser {cfg.diagnoser}, "
+        f"executor {cfg.executor}"
+    )
     with JsonlAppender(out / SAMPLES_FILE) as appender:
         for n, k in enumerate(todo, start=1):
             line = run_episode(cfg, k, factories)
             appender.append(line)
             s = line["summary"]
             what = f"{line['failure_type']}/{line['variant']}" if line["failure"] else "no failure"
-            log(f"recovery: {n}/{len(todo)} episode {k} (seed {line['sim_seed']}, {what}): unsupervised "
+            log(
+                f"recovery: {n}/{len(todo)} episode {k} (seed {line['sim_seed']}, {what}): unsupervised "
                 f"{'ok' if s['unsupervised_success'] else 'fail'}, supervised {'ok' if s['supervised_success'] else 'fail'}"
                 f" ({s['interventions']} interventions, {s['false_alarms']} false alarms, delay "
-                f"{s['detection_delay_frames']}) [{line['wall_s']:.1f} s]")  # fmt: skip
+                f"{s['detection_delay_frames']}) [{line['wall_s']:.1f} s]"
+            )
     samples = [s for s in read_jsonl(out / SAMPLES_FILE) if isinstance(s.get("episode"), int)]
     return write_recovery_reports(out, samples, cfg.episodes, cfg.identity())
 
@@ -146,8 +156,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=100, metavar="N", help="episodes per arm (100)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="policy seed; episode k uses sim seed S + k")
     p.add_argument("--failure-rate", type=float, default=1.0, metavar="R", help="share of failing episodes (1.0)")
-    p.add_argument("--diagnoser", default="oracle", metavar="oracle|scripted|MODEL",
-                   help="oracle (exact simulator state), scripted (always 'Failed'), or a model path/id")  # fmt: skip
+    p.add_argument(
+        "--diagnoser",
+        default="oracle",
+        metavar="oracle|scripted|MODEL",
+        help="oracle (exact simulator state), scripted (always 'Failed'), or a model path/id",
+    )
     p.add_argument("--base-url", metavar="URL", help="serve --diagnoser MODEL from this OpenAI-compatible server")
     p.add_argument("--executor", choices=("vsf", "pmc"), default="vsf")
     p.add_argument("--every", type=int, default=6, metavar="K", help="check every K action chunks (6)")
@@ -155,9 +169,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--rows-per-chunk", type=int, default=25, metavar="N", help="actions executed per chunk (25)")
     p.add_argument("--check-frames", type=int, default=8, metavar="N", help="frames the diagnoser sees (8)")
     p.add_argument("--image-size", type=int, nargs=2, default=(224, 224), metavar=("W", "H"))
-    p.add_argument("--fps", type=float, default=None,
-                   help="pace the control loop; 0: as fast as possible (default: 0 for oracle and scripted, 25 for a "
-                   "model, whose latency is then real time)")  # fmt: skip
+    p.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        help="pace the control loop; 0: as fast as possible (default: 0 for oracle and scripted, 25 for a "
+        "model, whose latency is then real time)",
+    )
     p.add_argument("--reaction-frames", type=int, default=0, metavar="N", help="oracle: frames before it reacts")
     p.add_argument("--vsf-chunks", type=int, default=2, metavar="N", help="VSF: chunks with the command prompt (2)")
     p.add_argument("--episode-timeout", type=float, default=600.0, metavar="S", help="wall seconds per episode")
@@ -172,12 +190,23 @@ def config_from_args(args: argparse.Namespace) -> RecoveryConfig:
     if fps is None:
         fps = 0.0 if args.diagnoser in ("oracle", "scripted") else 25.0
     cfg = RecoveryConfig(
-        episodes=args.episodes, seed=args.seed, failure_rate=args.failure_rate, diagnoser=args.diagnoser,
-        executor=args.executor, every=args.every, max_frames=args.max_frames, rows_per_chunk=args.rows_per_chunk,
-        check_frames=args.check_frames, width=args.image_size[0], height=args.image_size[1], fps=fps or None,
-        reaction_frames=args.reaction_frames, vsf_chunks=args.vsf_chunks, base_url=args.base_url,
+        episodes=args.episodes,
+        seed=args.seed,
+        failure_rate=args.failure_rate,
+        diagnoser=args.diagnoser,
+        executor=args.executor,
+        every=args.every,
+        max_frames=args.max_frames,
+        rows_per_chunk=args.rows_per_chunk,
+        check_frames=args.check_frames,
+        width=args.image_size[0],
+        height=args.image_size[1],
+        fps=fps or None,
+        reaction_frames=args.reaction_frames,
+        vsf_chunks=args.vsf_chunks,
+        base_url=args.base_url,
         episode_timeout_s=args.episode_timeout,
-    )  # fmt: skip
+    )
     cfg.validate()
     return cfg
 
@@ -191,6 +220,8 @@ def cmd_recovery(args: argparse.Namespace) -> int:
 
     report = run_recovery(cfg, args.out, log=log)
     u, s = report["unsupervised"], report["supervised"]
-    log(f"recovery: success {u['success_rate']:.1%} alone -> {s['success_rate']:.1%} supervised "
-        f"({report['gain_points']:+.1f} points); report in {Path(args.out) / 'report.md'}")  # fmt: skip
+    log(
+        f"recovery: success {u['success_rate']:.1%} alone -> {s['success_rate']:.1%} supervised "
+        f"({report['gain_points']:+.1f} points); report in {Path(args.out) / 'report.md'}"
+    )
     return 0 if report["complete"] else 1

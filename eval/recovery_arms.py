@@ -25,8 +25,22 @@ from vifailback_demo.policy.sim_policy import SimPolicy
 from vifailback_demo.robot.sim_robot import SimRobot
 
 #: Settings that must match to resume a run directory (else two experiments' episodes would mix).
-IDENTITY = ("seed", "failure_rate", "diagnoser", "base_url", "executor", "every", "max_frames", "rows_per_chunk",
-            "check_frames", "width", "height", "fps", "reaction_frames", "vsf_chunks")  # fmt: skip
+IDENTITY = (
+    "seed",
+    "failure_rate",
+    "diagnoser",
+    "base_url",
+    "executor",
+    "every",
+    "max_frames",
+    "rows_per_chunk",
+    "check_frames",
+    "width",
+    "height",
+    "fps",
+    "reaction_frames",
+    "vsf_chunks",
+)
 _END_STATES = ("stopped", "error")
 #: Why a supervisor may stop by itself without anything being wrong (its frame budget, or the task done).
 _NORMAL_ENDS = ("max_steps", "stop_when")
@@ -154,8 +168,7 @@ def run_unsupervised(cfg: RecoveryConfig, sim_seed: int) -> dict[str, Any]:
                 robot.send_chunk_step(reply, step)
                 if robot.success_frame is not None:
                     break
-        return {"success": robot.success_frame is not None, "success_frame": robot.success_frame,
-                "frames": robot.frame}  # fmt: skip
+        return {"success": robot.success_frame is not None, "success_frame": robot.success_frame, "frames": robot.frame}
 
 
 def default_executor(name: str, cfg: RecoveryConfig) -> Any:
@@ -173,10 +186,16 @@ def default_supervisor(robot: Any, policy: Any, diagnoser: Any, executors: dict[
     from vifailback_demo.live.supervisor import Supervisor, SupervisorConfig
 
     config = SupervisorConfig(
-        every=cfg.every, rows_per_chunk=cfg.rows_per_chunk, check_frames=cfg.check_frames, mode="correction",
-        auto_accept=True, executor=cfg.executor, max_steps=cfg.max_frames, fps=cfg.fps,
+        every=cfg.every,
+        rows_per_chunk=cfg.rows_per_chunk,
+        check_frames=cfg.check_frames,
+        mode="correction",
+        auto_accept=True,
+        executor=cfg.executor,
+        max_steps=cfg.max_frames,
+        fps=cfg.fps,
         stop_when=lambda: getattr(robot, "success_frame", None) is not None,
-    )  # fmt: skip
+    )
     return Supervisor(robot, policy, diagnoser, executors, config)
 
 
@@ -221,6 +240,10 @@ def run_supervised(cfg: RecoveryConfig, sim_seed: int, factories: Factories) -> 
                 close(wait_s=120.0)
         success = robot.success_frame is not None and robot.success_frame <= cfg.max_frames
         return {
-            "success": success, "success_frame": robot.success_frame, "frames": robot.frame, "error": error,
-            "checks": [asdict(c) for c in backend.checks], "executions": executor.runs,
-        }  # fmt: skip
+            "success": success,
+            "success_frame": robot.success_frame,
+            "frames": robot.frame,
+            "error": error,
+            "checks": [asdict(c) for c in backend.checks],
+            "executions": executor.runs,
+        }

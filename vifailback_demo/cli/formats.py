@@ -55,7 +55,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     r.add_argument("--out", required=True, help="output image path (.png or .jpg)")
     r.set_defaults(handler=cmd_render)
 
-    # ``--json FILE`` is the input here (DESIGN.md section 5), so the JSON summary flag is ``--print-json``.
+    # ``--json FILE`` is the input here, so the JSON summary flag is ``--print-json``.
     d = sub.add_parser(
         "draw",
         help="render every record of a ViFailback JSON file (like the official direct_draw.py)",

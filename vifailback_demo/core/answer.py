@@ -81,7 +81,7 @@ class ParsedAnswer:
         return self.success is not None and (self.success or self.keyframe is not None)
 
     def to_dict(self) -> dict[str, Any]:
-        """The parse schema of the CLI (DESIGN.md section 5): coordinates as written."""
+        """The parse schema of the CLI: coordinates as written."""
         return parse_schema(self.success, self.keyframe, self.failure_type, self.low_level, self.symbols, self.problems)
 
 
@@ -93,7 +93,7 @@ def parse_schema(
     symbols: list[Symbol],
     problems: list[str],
 ) -> dict[str, Any]:
-    """The parse schema shared by ``vifailback parse`` and ``diagnosis.json`` (DESIGN.md section 5)."""
+    """The parse schema shared by ``vifailback parse`` and ``diagnosis.json``."""
     return {
         "success": success,
         "keyframe": keyframe,

@@ -2,7 +2,7 @@
 
 The chain-of-thought avoidance prompt is the official one (``reference/example_vifailback_infer.json``), word for
 word; the correction variant changes only what the keyframe and the command mean. Only the tag
-``cot_avoidance_code_qa`` is public; the other tags and their wording are this project's (DESIGN.md section 4) and
+``cot_avoidance_code_qa`` is public; the other tags and their wording are this project's and
 must stay stable, because VQA files, the tiny model and the bench are built from them. Snapshot tests pin them.
 """
 

@@ -1,4 +1,4 @@
-"""Which model to load, decided offline (DESIGN.md section 6).
+"""Which model to load, decided offline.
 
 Order: an explicit ``--model`` / ``VIFAILBACK_MODEL`` > the paper's model ``sii-rhos-ai/ViFailback-8B`` if it is in
 the local Hugging Face cache > the bundled tiny model in ``assets/models/vifailback-tiny``. Only the cache directory

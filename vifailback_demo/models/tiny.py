@@ -3,7 +3,7 @@
 The checkpoint has exactly the layout of a real Qwen3-VL repository (``config.json``, ``model.safetensors``,
 ``tokenizer.json``, ``chat_template.jinja``, ``preprocessor_config.json``...), so it loads through
 ``AutoModelForImageTextToText`` / ``AutoProcessor`` like ViFailback-8B does. Tests use it to exercise the real
-transformers code path in milliseconds; the training issue reuses it as the starting point of the bundled model.
+transformers code path in milliseconds; the bundled model's recipe (training/tiny_recipe.py) starts from it.
 
 Heavy imports (torch, transformers, tokenizers) happen inside :func:`build_tiny_qwen3vl`.
 """

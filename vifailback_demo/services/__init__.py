@@ -1,6 +1,6 @@
 """Services: long-lived objects the UI calls (no gradio here). Built once per process by :func:`build_services`.
 
-Layer 3 of DESIGN.md: they own the model (lazily), the corrections store, the example and episode lists and the
+The services layer: they own the model (lazily), the corrections store, the example and episode lists and the
 VLA outbox, with their locks; UI handlers stay short and hold only plain per-session data.
 """
 

@@ -292,14 +292,28 @@ class LiveService:
     def _on_event(self, event: dict[str, Any]) -> None:
         """Nothing to do per event (decisions are recorded by accept/reject); kept for a UI log later."""
 
-    def _record(self, sup: Any, proposal: Proposal, correction: Correction | None, decision: str, executor: Any,
-                reviewer: str = "") -> int:  # fmt: skip
+    def _record(
+        self,
+        sup: Any,
+        proposal: Proposal,
+        correction: Correction | None,
+        decision: str,
+        executor: Any,
+        reviewer: str = "",
+    ) -> int:
         from vifailback_demo.live.records import record_intervention
 
         rid = record_intervention(
-            self.store, sup.run_id, proposal, correction, decision, executor, None, sup.status()["task"],
+            self.store,
+            sup.run_id,
+            proposal,
+            correction,
+            decision,
+            executor,
+            None,
+            sup.status()["task"],
             reviewer=reviewer,
-        )  # fmt: skip
+        )
         self._recorded.setdefault(sup.run_id, {})[proposal.check] = rid
         return rid
 

@@ -1,6 +1,6 @@
 """The corrections store: human accepts/edits of diagnoses, kept in SQLite (WAL) plus content-addressed frames.
 
-Engine layer (DESIGN.md section 2): imports core formats, never the UI. The UI and the CLI use
+Engine layer: imports core formats, never the UI. The UI and the CLI use
 :class:`CorrectionsStore`; :mod:`vifailback_demo.store.vqa` turns accepted records into VQA pairs and
 :mod:`vifailback_demo.store.export` writes them as LLaMA-Factory ShareGPT or a Hugging Face dataset;
 :meth:`CorrectionsStore.clean_orphans` removes files a crash left behind (:mod:`vifailback_demo.store.maintenance`).

@@ -74,10 +74,18 @@ class CorrectionsHandlers:
             raise as_gr_error(exc) from None
         final = record.final
         run = RunState(
-            frames=frames, timestamps_s=[], task=record.task, mode=record.mode, source_kind=record.source.kind,
-            source_ref=record.source.ref, raw_text=record.model_output or "", diagnosis=record.model_diagnosis,
-            subtasks=list(final.subtasks) if final else [], record_id=record.id, decision=record.decision,
-        )  # fmt: skip
+            frames=frames,
+            timestamps_s=[],
+            task=record.task,
+            mode=record.mode,
+            source_kind=record.source.kind,
+            source_ref=record.source.ref,
+            raw_text=record.model_output or "",
+            diagnosis=record.model_diagnosis,
+            subtasks=list(final.subtasks) if final else [],
+            record_id=record.id,
+            decision=record.decision,
+        )
         diag = record.model_diagnosis or {}
         keyframe = final.keyframe if final else diag.get("keyframe")
         symbols = final.symbol_objects() if final else []

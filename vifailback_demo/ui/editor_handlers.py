@@ -77,9 +77,12 @@ class EditorHandlers:
             return {}
         try:
             editor = set_options(
-                editor, tool=views.tool_id(tool), arrow_colors=list(colors or []) or None,
-                rotation=rotation, state_text=state_text,
-            )  # fmt: skip
+                editor,
+                tool=views.tool_id(tool),
+                arrow_colors=list(colors or []) or None,
+                rotation=rotation,
+                state_text=state_text,
+            )
         except USER_ERRORS as exc:
             warn(str(exc))
             return {}
@@ -111,9 +114,12 @@ class EditorHandlers:
         try:
             px, py = pixel(x, "x", size[0], size), pixel(y, "y", size[1], size)
             editor = set_options(
-                editor, tool=views.tool_id(tool), arrow_colors=list(order_colors_by_command(colors or [], low_level)) or None,
-                rotation=rotation, state_text=state_text,
-            )  # fmt: skip
+                editor,
+                tool=views.tool_id(tool),
+                arrow_colors=list(order_colors_by_command(colors or [], low_level)) or None,
+                rotation=rotation,
+                state_text=state_text,
+            )
             editor = click(editor, views.tool_id(tool), px, py)
         except USER_ERRORS as exc:
             warn(f"{exc} - nothing was placed.")

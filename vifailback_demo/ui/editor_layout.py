@@ -69,8 +69,12 @@ def wire_symbol_editor(on: Callable[..., None], c: dict[str, Any], ed: EditorHan
         return {"api_name": name} if api else {}
 
     on(c["gallery"].select, ed.select_frame, ["run_state", "editor_state"], ["keyframe", "gallery", "editor_image"])
-    on(c["keyframe"].input, ed.set_keyframe, ["run_state", "editor_state", "keyframe"],
-       ["keyframe", "gallery", "editor_image"])  # fmt: skip
+    on(
+        c["keyframe"].input,
+        ed.set_keyframe,
+        ["run_state", "editor_state", "keyframe"],
+        ["keyframe", "gallery", "editor_image"],
+    )
     for name in TOOLS:
         on(c[name].input, ed.options, ["editor_state", *TOOLS], ["editor_state", "hint"])
     place_in = ["run_state", "editor_state", "keyframe", *TOOLS, "low_level"]

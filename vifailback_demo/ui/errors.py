@@ -1,4 +1,4 @@
-"""The one place library errors become gradio messages (DESIGN.md: only the UI does this).
+"""The one place library errors become gradio messages (only the UI does this).
 
 Every message a client sees goes through :func:`public_text`: one line, at most :data:`MAX_MESSAGE_CHARS`, and with
 server paths cut to their file name. A visitor named their upload ``clip.mp4``; where gradio put it

@@ -17,7 +17,7 @@ from vifailback_demo.errors import ViFailbackError
 
 #: SQLite's INTEGER is a signed 64-bit number: the largest record id the store can hold.
 MAX_RECORD_ID = 2**63 - 1
-#: Symbol coordinates in the table are normalised to 0..1000 per axis (DESIGN.md section 3).
+#: Symbol coordinates in the table are normalised to 0..1000 per axis.
 COORD_MAX = 1000
 #: Table columns that hold coordinates (see vifailback_demo.editing.table.COLUMNS).
 COORD_COLUMNS = ("x1", "y1", "x2", "y2")

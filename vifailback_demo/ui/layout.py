@@ -167,9 +167,14 @@ def _wire(demo: gr.Blocks, services: Services, c: dict[str, Any]) -> None:
     for event in (c["video"].upload, c["video"].stop_recording):
         on(event, run.uploaded, [], ["picked", "example", "episode"])
     on(
-        c["run"].click, run.run, ["video", "task", "mode", "picked"], RUN_OUTPUTS,
-        api_name="diagnose", concurrency_id="model", concurrency_limit=1,
-    )  # fmt: skip
+        c["run"].click,
+        run.run,
+        ["video", "task", "mode", "picked"],
+        RUN_OUTPUTS,
+        api_name="diagnose",
+        concurrency_id="model",
+        concurrency_limit=1,
+    )
     c["task"].submit(None, None, None, js="() => document.getElementById('run-button')?.click()")
     wire_symbol_editor(on, c, ed, api=True)
     decision_in = ["run_state", "editor_state", *RESULT_FIELDS]
@@ -184,10 +189,22 @@ def _wire(demo: gr.Blocks, services: Services, c: dict[str, Any]) -> None:
         on(c[name].input, cor.refresh, filters, ["records", "stats"])
     on(c["corrections_tab"].select, cor.refresh, filters, ["records", "stats"])
     on(c["reopen"].click, cor.reopen, ["record_id"], OPEN_OUTPUTS, api_name="reopen")
-    on(c["reviewed"].click, cor.mark_reviewed, ["record_id", *filters], ["records", "stats", "export_out"],
-       api_name="mark_reviewed", **store_kw)  # fmt: skip
-    on(c["export"].click, cor.export, ["export_format", "reviewed_only", "f_type", "hub_repo"],
-       ["export_file", "export_out"], api_name="export", **store_kw)  # fmt: skip
+    on(
+        c["reviewed"].click,
+        cor.mark_reviewed,
+        ["record_id", *filters],
+        ["records", "stats", "export_out"],
+        api_name="mark_reviewed",
+        **store_kw,
+    )
+    on(
+        c["export"].click,
+        cor.export,
+        ["export_format", "reviewed_only", "f_type", "hub_repo"],
+        ["export_file", "export_out"],
+        api_name="export",
+        **store_kw,
+    )
 
 
 def build_demo(services: Services) -> gr.Blocks:

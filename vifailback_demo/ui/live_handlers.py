@@ -28,9 +28,22 @@ from vifailback_demo.ui.state import RunState, clamp_keyframe
 CONTROL_OUTPUTS = ("live_status", "live_timer")
 #: What a timer tick (and every control) refreshes.
 POLL_OUTPUTS = (
-    "live_status", "live_camera", "live_proposal_box", "live_proposal", "live_seen", "run_state", "editor_state",
-    "gallery", "keyframe", "failure_type", "low_level", "editor_image", "symbols", "warnings", "hint",
-)  # fmt: skip
+    "live_status",
+    "live_camera",
+    "live_proposal_box",
+    "live_proposal",
+    "live_seen",
+    "run_state",
+    "editor_state",
+    "gallery",
+    "keyframe",
+    "failure_type",
+    "low_level",
+    "editor_image",
+    "symbols",
+    "warnings",
+    "hint",
+)
 DECISION_OUTPUTS = ("live_decision", "live_proposal_box")
 POLL_S = 0.4  # the timer's period: ~2.5 camera frames a second, light enough for many open pages
 CAMERA_SIDE = 360
@@ -58,8 +71,9 @@ def status_markdown(snap: LiveSnapshot, refusal: str | None) -> str:
     last = st.get("last_check") or {}
     check = (
         f"last check #{last.get('index')}: {last.get('status', '?')} in {float(last.get('latency_s') or 0):.2f} s"
-        if last else "no check yet"
-    )  # fmt: skip
+        if last
+        else "no check yet"
+    )
     lines = [
         f"**State: `{snap.state}`** · run `{st.get('run_id') or '-'}` · {snap.description}",
         f"chunks {st.get('chunks', 0)} · actions {st.get('steps', 0)} · checks {st.get('checks', 0)} · {check}"

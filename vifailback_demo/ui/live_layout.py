@@ -83,9 +83,11 @@ def live_tab(services: Services, lc: dict[str, Any]) -> None:
                 lc["failure_type"] = gr.Dropdown(list(FAILURE_TYPES), value=None, label="Failure type")
                 lc["low_level"] = gr.Textbox(label="Low-level command", lines=2, elem_id="live-low-level")
                 lc["live_executor"] = gr.Radio(
-                    list(EXECUTORS), value="vsf", label="Execute with",
+                    list(EXECUTORS),
+                    value="vsf",
+                    label="Execute with",
                     info="vsf: the policy follows the drawn keyframe + command; pmc: symbols -> end-effector targets",
-                )  # fmt: skip
+                )
         symbol_tools(lc, prefix="live-")
         with gr.Row():
             lc["live_accept"] = gr.Button("Accept & execute", variant="primary", elem_id="live-accept")
@@ -98,16 +100,35 @@ def wire_live(on: Callable[..., None], lc: dict[str, Any], services: Services, t
     robot_kw = {"concurrency_id": "robot", "concurrency_limit": 1}  # one robot: its controls one at a time
     settings = ["live_robot", "live_policy", "live_diagnoser", "live_failure_rate", "live_seed"]
     on(lc["live_connect"].click, live.connect, settings, CONTROL_OUTPUTS, api_name="live_connect", **robot_kw)
-    on(lc["live_disconnect"].click, live.disconnect, [], [*CONTROL_OUTPUTS, "live_proposal_box"],
-       api_name="live_disconnect", **robot_kw)  # fmt: skip
-    on(lc["live_start"].click, live.start, ["live_task", "live_every"], CONTROL_OUTPUTS, api_name="live_start",
-       **robot_kw)  # fmt: skip
+    on(
+        lc["live_disconnect"].click,
+        live.disconnect,
+        [],
+        [*CONTROL_OUTPUTS, "live_proposal_box"],
+        api_name="live_disconnect",
+        **robot_kw,
+    )
+    on(
+        lc["live_start"].click,
+        live.start,
+        ["live_task", "live_every"],
+        CONTROL_OUTPUTS,
+        api_name="live_start",
+        **robot_kw,
+    )
     on(lc["live_pause"].click, live.pause, [], ["live_status"], api_name="live_pause", **robot_kw)
     on(lc["live_resume"].click, live.resume, [], ["live_status"], api_name="live_resume", **robot_kw)
     # Stop never waits behind another control: its own queue, no limit.
     on(lc["live_stop"].click, live.stop, [], ["live_status"], api_name="live_stop", concurrency_limit=None)
-    on(lc["live_timer"].tick, live.poll, ["live_seen"], POLL_OUTPUTS, api_name="live_status",
-       concurrency_limit=None, show_progress="hidden")  # fmt: skip
+    on(
+        lc["live_timer"].tick,
+        live.poll,
+        ["live_seen"],
+        POLL_OUTPUTS,
+        api_name="live_status",
+        concurrency_limit=None,
+        show_progress="hidden",
+    )
     on(tab.select, live.tab_opened, [], CONTROL_OUTPUTS)
     decision_in = ["live_seen", "run_state", "editor_state", "keyframe", "failure_type", "low_level", "live_executor"]
     on(lc["live_accept"].click, live.accept, decision_in, DECISION_OUTPUTS, api_name="live_accept", **robot_kw)

@@ -34,9 +34,19 @@ RESULT_FIELDS = (
     "high_level",
 )
 RUN_OUTPUTS = (
-    "reasoning", "summary", "gallery", "editor_image", "symbols", "warnings", "hint", "decision_out", "vqa",
-    "run_state", "editor_state", *RESULT_FIELDS,
-)  # fmt: skip
+    "reasoning",
+    "summary",
+    "gallery",
+    "editor_image",
+    "symbols",
+    "warnings",
+    "hint",
+    "decision_out",
+    "vqa",
+    "run_state",
+    "editor_state",
+    *RESULT_FIELDS,
+)
 STREAM_EVERY_S = 0.05
 
 
@@ -109,9 +119,14 @@ class RunHandlers:
             answer = truth_answer(record, root, sampled.timestamps_s, mode)
         ref = picked.ref or Path(str(video)).name
         run = RunState(
-            frames=sampled.frames, timestamps_s=list(sampled.timestamps_s), task=task, mode=mode,
-            source_kind=picked.kind, source_ref=ref, subtasks=list(record.subtasks) if record else [],
-        )  # fmt: skip
+            frames=sampled.frames,
+            timestamps_s=list(sampled.timestamps_s),
+            task=task,
+            mode=mode,
+            source_kind=picked.kind,
+            source_ref=ref,
+            subtasks=list(record.subtasks) if record else [],
+        )
         yield {"reasoning": "", "summary": f"Sampled {len(sampled)} frames; asking the model...", "vqa": None}
         text, last, diagnosis = "", 0.0, None
         try:
