@@ -98,3 +98,18 @@ def test_tiny_qwen3vl_through_the_transformers_backend(tmp_path_factory: pytest.
     finally:
         demo.close()
         services.close()
+
+
+def test_a_clip_sent_after_picking_an_example_is_the_one_diagnosed(scripted_app, clip: Path) -> None:
+    """The API does not clear a pick the way the page's upload event does: the video given to /diagnose wins."""
+    services, client = scripted_app
+    label = services.examples.choices()[1][1]  # a failure example (its annotation has subtasks)
+    client.predict(label, api_name="/pick_example")
+    out, _ = diagnose(client, clip)  # the test's own clip, not the example
+    names = [n for n in RUN_OUTPUTS if not n.endswith("_state")]
+    assert len(out[names.index("gallery")]) == 4  # the example clips sample to more frames than this 3 s clip
+    example = services.examples.get(label)
+    video, task, *_ = client.predict(label, api_name="/pick_example")
+    job = client.submit(video=handle_file(video), task=task, mode="avoidance", api_name="/diagnose")
+    again = job.result(timeout=CLIENT_TIMEOUT_S)  # the example's own clip (a copy): still the example
+    assert again[names.index("subtasks")] == "\n".join(services.examples.annotation(example).subtasks)

@@ -7,6 +7,7 @@ a textbox while it is generated, then fills the result (gallery, fields, keyfram
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,6 +51,16 @@ RUN_OUTPUTS = (
 STREAM_EVERY_S = 0.05
 
 
+def same_content(a: Path, b: Path) -> bool:
+    """Two files with the same bytes (sizes first: clips are small, and a different size settles it)."""
+    try:
+        if a.stat().st_size != b.stat().st_size:
+            return False
+        return hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest()
+    except OSError:
+        return False
+
+
 class RunHandlers:
     def __init__(self, services: Services) -> None:
         self.s = services
@@ -82,6 +93,20 @@ class RunHandlers:
         """A visitor's own clip replaces any picked example or episode."""
         return {"picked": PickedSource(), "example": None, "episode": None}
 
+    def _picked_still_shown(self, video: str | None, picked: PickedSource) -> bool:
+        """Whether the clip given to the run is the picked example's / episode's (gradio hands over a copy).
+
+        A client may pick an example and then send another video (the API does not clear the pick the way the
+        page's upload event does): the video it sends wins, compared by content, not by path.
+        """
+        if picked.kind == "upload" or not video:
+            return picked.kind != "upload"  # no video given: the pick is all there is
+        if picked.kind == "example":
+            shown = self.s.examples.get(picked.ref).clip
+        else:
+            shown = self.s.episodes.video(self.s.episodes.get(picked.ref))
+        return same_content(Path(video), shown)
+
     def _source(self, video: str | None, picked: PickedSource) -> tuple[Path, Path | None, AnnotationRecord | None]:
         """(what to read, dataset root of its annotation, annotation) for the picked source."""
         if picked.kind == "example":
@@ -103,6 +128,8 @@ class RunHandlers:
         progress=gr.Progress(),  # noqa: B008 (gradio injects it)
     ) -> Iterator[dict[str, Any]]:
         picked = picked or PickedSource()
+        if picked.kind != "upload" and not self._picked_still_shown(video, picked):
+            picked = PickedSource()  # another clip was sent after the pick: diagnose that one
         task = (task or "").strip()
         if not task:
             raise gr.Error("The task instruction is empty: describe what the robot was asked to do.", duration=12)
