@@ -48,7 +48,7 @@ def test_run_streams_reasoning_then_fills_every_result_field(services: Services,
     assert len(run.frames) == 4  # 3 s at 25 fps: frames at 0, 1, 2 s and the last
     assert out["success"] == "Failed" and out["failure_type"] == "gripper 6d-pose"
     assert 1 <= out["keyframe"] <= 4
-    assert len(out["gallery"]) == 4 and out["gallery"][out["keyframe"] - 1][1].startswith("★ KEYFRAME")
+    assert len(out["gallery"]) == 4 and out["gallery"][out["keyframe"] - 1][1].startswith("★ ")
     assert out["editor_image"].shape == run.frames[0].shape
     assert [row[0] for row in out["symbols"]] == ["move_arrow", "state", "crosshair"]
     assert "Failed" in out["summary"]
@@ -109,7 +109,7 @@ def test_place_symbols_by_click_two_point_arrow_table_edit_undo_clear_delete(ser
 def test_gallery_click_moves_the_keyframe(services: Services, clip: Path) -> None:
     out = diagnose(services, clip)
     moved = EditorHandlers().select_frame(out["run_state"], out["editor_state"], SimpleNamespace(index=0))
-    assert moved["keyframe"] == 1 and moved["gallery"][0][1].startswith("★ KEYFRAME")
+    assert moved["keyframe"] == 1 and moved["gallery"][0][1].startswith("★ ")
     assert not moved["gallery"][out["keyframe"] - 1][1].startswith("★")
 
 
@@ -149,7 +149,9 @@ def test_send_to_vla_needs_an_accept_then_writes_json_and_overlay(services: Serv
     message = dec.send(run)["send_out"]
     outbox = services.config.data_dir / "outbox"
     payload = json.loads((outbox / f"correction_{run.record_id}_r1.json").read_text())
-    assert (outbox / payload["overlay"]).stat().st_size > 0 and "no live robot link" in message
+    assert (outbox / payload["overlay"]).stat().st_size > 0 and "Live robot tab" in message
+    json_mode = (outbox / f"correction_{run.record_id}_r1.json").stat().st_mode & 0o777
+    assert json_mode == (outbox / payload["overlay"]).stat().st_mode & 0o777  # one permission policy for both
     assert payload["low_level"] == out["low_level"] and payload["symbols"]
 
 
@@ -264,3 +266,17 @@ def test_dataset_episodes_are_picked_from_the_operator_root_only(tmp_path: Path)
     with pytest.raises(gr.Error, match="pick one from the list"):
         handlers.pick_episode("../../etc/passwd")
     s.close()
+
+
+def test_a_keyframe_outside_the_frames_is_clamped_and_the_reviewer_is_told(
+    services: Services, clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = diagnose(services, clip)
+    shown: list[str] = []
+    monkeypatch.setattr("vifailback_demo.ui.editor_handlers.warn", shown.append)
+    count = len(out["run_state"].frames)
+    moved = EditorHandlers().set_keyframe(out["run_state"], out["editor_state"], 99)
+    assert moved["keyframe"] == count
+    assert shown == [f"Keyframe 99 is not one of the frames 1..{count}: set to {count}."]
+    EditorHandlers().set_keyframe(out["run_state"], out["editor_state"], 2)
+    assert len(shown) == 1  # a frame in range is taken silently

@@ -1,9 +1,12 @@
-"""The "send to VLA" outbox: until the live-robot link exists, an accepted correction is written as files.
+"""The "send to VLA" outbox: an accepted correction written as files, for a policy runtime that polls a folder
+(the Live robot tab drives a robot directly; this is for runtimes outside the app).
 
 ``<data-dir>/outbox/correction_<id>_r<revision>.json`` (what to do: command, guidance, symbols in normalised and
 pixel coordinates, keyframe) and ``...png`` (the keyframe with the symbols drawn: the input of a
 symbols-following VLA). The PNG is written first and the JSON last, each via a temporary name and ``os.replace``,
-so a policy runtime that polls for ``*.json`` never sees a half-written pair.
+so a policy runtime that polls for ``*.json`` never sees a half-written pair. Both files get the same permissions
+as everything else in the data dir (the process umask, as the store's frames): who may read the data dir is the
+operator's choice for the whole folder (e.g. ``chmod 700``), not a per-file one.
 """
 
 from __future__ import annotations
@@ -63,5 +66,5 @@ class OutboxService:
             "overlay": png.name,
             "prompt": final.low_level or final.high_level or "",
         }
-        write_text_atomic(js, json.dumps(payload, indent=2), fsync=True, private=True)
+        write_text_atomic(js, json.dumps(payload, indent=2), fsync=True)
         return js, png

@@ -3,7 +3,8 @@
 Accept stores the model's raw output, the human's final version, the frames and the source, and shows the record
 id and the VQA pairs derived from it. A second accept of the same run (or of a reopened record) re-edits that
 record (a new revision) instead of adding a duplicate. The store checks everything before writing, so a refused
-accept stores nothing. Send writes the accepted correction to the outbox folder (the app has no live robot link yet).
+accept stores nothing. Send writes the accepted correction to the outbox folder, for a policy runtime outside the app
+(the Live robot tab drives a connected robot itself).
 """
 
 from __future__ import annotations
@@ -119,8 +120,7 @@ class DecisionHandlers:
         return {
             "send_out": (
                 f"Written to the outbox: `{js.name}` and `{png.name}` (in `outbox/` under the server's data "
-                "directory). The app has no live robot link yet (the library and the `vifailback robot` / `policy` "
-                "commands have one); a policy runtime polling that folder picks it up "
-                "(JSON: command, guidance, symbols; PNG: the overlay)."
+                "directory), for a policy runtime polling that folder (JSON: command, guidance, symbols; PNG: the "
+                "overlay). To correct a connected robot directly, use the Live robot tab."
             )
         }

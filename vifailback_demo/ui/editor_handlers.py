@@ -26,7 +26,7 @@ from vifailback_demo.editing import (
 )
 from vifailback_demo.ui import views
 from vifailback_demo.ui.errors import USER_ERRORS, warn
-from vifailback_demo.ui.inputs import pixel, table_rows, whole
+from vifailback_demo.ui.inputs import as_number, pixel, shown, table_rows, whole
 from vifailback_demo.ui.state import RunState, clamp_keyframe
 
 EDIT_OUTPUTS = ("editor_image", "symbols", "warnings", "hint", "editor_state")
@@ -62,6 +62,8 @@ class EditorHandlers:
         if not _ready(run, editor):
             return {}
         k = clamp_keyframe(keyframe, len(run.frames))
+        if k is not None and as_number(keyframe) != k:  # out of range or not whole: say what it became
+            warn(f"Keyframe {shown(keyframe)} is not one of the frames 1..{len(run.frames)}: set to {k}.")
         return {
             "keyframe": k,
             "gallery": views.gallery_items(run, k),

@@ -40,7 +40,7 @@ def blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _number(value: Any) -> float | int | None:
+def as_number(value: Any) -> float | int | None:
     """``value`` as a finite int or float, else None (bools, non-numbers, inf and NaN are not numbers here)."""
     if isinstance(value, bool):
         return None
@@ -49,7 +49,7 @@ def _number(value: Any) -> float | int | None:
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if hasattr(value, "item") and not isinstance(value, str):  # a numpy scalar from a dataframe
-        return _number(value.item())
+        return as_number(value.item())
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -66,7 +66,7 @@ def _number(value: Any) -> float | int | None:
 
 def whole(value: Any, field: str, low: int, high: int) -> int:
     """A whole number in ``low..high`` (``3.0`` is 3; ``2.5``, ``1e999``, ``NaN`` and ``10**30`` are refused)."""
-    number = _number(value)
+    number = as_number(value)
     if isinstance(number, float):
         number = int(number) if number.is_integer() else None
     if number is None or not low <= number <= high:
@@ -77,7 +77,7 @@ def whole(value: Any, field: str, low: int, high: int) -> int:
 
 def fraction(value: Any, field: str) -> float:
     """A number from 0 to 1 (a share, a rate)."""
-    number = _number(value)
+    number = as_number(value)
     if number is None or not 0 <= number <= 1:
         got = "nothing" if blank(value) else shown(value)
         raise InputError(f"{field}: expected a number from 0 to 1, got {got}")
@@ -90,7 +90,7 @@ def optional_whole(value: Any, field: str, low: int, high: int) -> int | None:
 
 def pixel(value: Any, field: str, size: int, image: tuple[int, int]) -> float:
     """A click coordinate in ``0..size`` pixels of a ``image`` (width, height) picture."""
-    number = _number(value)
+    number = as_number(value)
     if number is None or not 0 <= number <= size:
         got = "nothing" if blank(value) else shown(value)
         raise InputError(
@@ -116,7 +116,7 @@ def table_rows(rows: Sequence[Any], columns: Sequence[str]) -> list[Any]:
         for column, cell in zip(columns, cells, strict=False):
             if column not in COORD_COLUMNS or blank(cell) or _is_nan(cell):
                 continue  # blank cells: the editor says which symbols need them
-            value = _number(cell)
+            value = as_number(cell)
             if value is None or not 0 <= round(value) <= COORD_MAX:
                 raise InputError(
                     f"table row {number}: {column}: expected a number in 0..{COORD_MAX}, got {shown(cell)}"

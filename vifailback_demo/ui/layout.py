@@ -69,7 +69,7 @@ def _diagnose_tab(services: Services, c: dict[str, Any]) -> None:
         label="Model reasoning (streamed)", lines=5, max_lines=12, autoscroll=True, elem_id="reasoning"
     )
     c["gallery"] = gr.Gallery(
-        label="Frames given to the model - click one to make it the keyframe",
+        label="Frames given to the model - click one to make it the keyframe (★, amber frame)",
         columns=10,
         height=160,  # one row of 10 thumbnails; longer clips scroll
         allow_preview=False,

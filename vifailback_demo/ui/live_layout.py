@@ -68,7 +68,7 @@ def live_tab(services: Services, lc: dict[str, Any]) -> None:
         lc["live_proposal_box"] = box
         lc["live_proposal"] = gr.Markdown(elem_id="live-proposal")
         lc["gallery"] = gr.Gallery(
-            label="Frames the model saw - click one to make it the keyframe",
+            label="Frames the model saw - click one to make it the keyframe (★, amber frame)",
             columns=8,
             height=140,
             allow_preview=False,

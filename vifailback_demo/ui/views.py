@@ -52,7 +52,7 @@ def gallery_items(run: RunState, keyframe: Any) -> list[tuple[np.ndarray, str]]:
     items = []
     for i, frame in enumerate(run.frames, start=1):
         t = f" · {run.timestamps_s[i - 1]:.1f}s" if i - 1 < len(run.timestamps_s) else ""
-        caption = f"★ KEYFRAME {i}{t}" if i == k else f"{i}{t}"
+        caption = f"★ {i}{t}" if i == k else f"{i}{t}"  # short: a 10-column strip cuts long captions
         items.append((thumbnail(frame, i == k), caption))
     return items
 
