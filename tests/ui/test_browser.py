@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.ui.helpers import free_port, make_services
+from vifailback_demo.services.config import ASSETS_DIR
+from vifailback_demo.services.examples import ExamplesService
 from vifailback_demo.ui import build_demo, launch
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -49,7 +51,9 @@ def test_main_flow_in_chromium(app_url: str, tmp_path: Path) -> None:
             page.set_default_timeout(TIMEOUT_MS)
             page.goto(app_url, timeout=TIMEOUT_MS)
             page.locator("#example-picker input").click()
-            page.get_by_role("option", name="gripper_6d_pose (gripper 6d-pose)").click()
+            label = ExamplesService(ASSETS_DIR / "examples").get("gripper_6d_pose").label  # names no outcome
+            assert "gripper" not in label.split(":")[0]
+            page.get_by_role("option", name=label).click()
             page.wait_for_function(
                 "() => document.querySelector('textarea[placeholder^=\"Use the right arm\"]')?.value.length > 10"
             )

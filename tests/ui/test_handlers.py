@@ -280,3 +280,24 @@ def test_a_keyframe_outside_the_frames_is_clamped_and_the_reviewer_is_told(
     assert shown == [f"Keyframe 99 is not one of the frames 1..{count}: set to {count}."]
     EditorHandlers().set_keyframe(out["run_state"], out["editor_state"], 2)
     assert len(shown) == 1  # a frame in range is taken silently
+
+
+def test_example_labels_hide_the_outcome_and_the_run_shows_the_ground_truth(services: Services) -> None:
+    run = RunHandlers(services)
+    for example in services.examples.list():
+        assert example.name not in example.label and "(" not in example.label  # no "gripper_state (gripper state)"
+    failed = next(e for e in services.examples.list() if e.success is False)
+    picked = run.pick_example(failed.label)
+    out = run_to_end(run, picked["video"], picked["task"], "avoidance", picked["picked"])
+    assert f"Ground truth (annotation): **Failed** · failure type **{failed.failure_type}**" in out["summary"]
+
+
+def test_summary_warnings_keep_angle_brackets_and_drop_empty_lines() -> None:
+    from vifailback_demo.diagnosis.result import Diagnosis
+    from vifailback_demo.ui.views import summary_markdown
+
+    problem = "visual prompts read from the <Think> block, not <Answer>"
+    d = Diagnosis("t", "avoidance", "m", "failed", False, 2, "task planning", "Move.", [], [problem, "  "], "", {}, {})
+    text = summary_markdown(d)
+    assert "visual prompts read from the &lt;Think&gt; block, not &lt;Answer&gt;" in text
+    assert text.count("- warning:") == 1

@@ -22,11 +22,14 @@ class Example:
     annotation: Path | None
     failure_type: str | None
     success: bool | None
+    number: int = 0  # 1-based position in the index
 
     @property
     def label(self) -> str:
-        kind = "success" if self.success else (self.failure_type or "failure")
-        return f"{self.name} ({kind})"
+        """What the dropdown shows: a number and the task, never the outcome (that is the question; the ground
+        truth is shown after the run, beside the model's answer)."""
+        task = self.task if len(self.task) <= 60 else self.task[:57].rstrip() + "..."
+        return f"Example {self.number}: {task}" if task else f"Example {self.number}"
 
 
 class ExamplesService:
@@ -56,6 +59,7 @@ class ExamplesService:
                             annotation=annotation if annotation and annotation.is_file() else None,
                             failure_type=entry.get("failure_type"),
                             success=entry.get("success"),
+                            number=len(out) + 1,
                         )
                     )
             return out

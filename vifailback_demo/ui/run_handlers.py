@@ -174,7 +174,10 @@ class RunHandlers:
         diagnosis.timings["sampling"] = sampling_s
         diagnosis.timings["total"] = diagnosis.timings.get("total", 0.0) + sampling_s
         progress(0.95, desc="rendering")
-        yield self.result(run, diagnosis, record if answer else None)
+        out = self.result(run, diagnosis, record if answer else None)
+        if record is not None:
+            out["summary"] += "  \n" + views.truth_markdown(record)
+        yield out
 
     def result(self, run: RunState, d: Diagnosis, truth: AnnotationRecord | None = None) -> dict[str, Any]:
         run.raw_text, run.diagnosis = d.raw_text, d.to_dict()

@@ -4,11 +4,13 @@ warnings, the run summary, and the human's final version read back from the form
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import cv2
 import numpy as np
 
+from vifailback_demo.core.dataset import AnnotationRecord
 from vifailback_demo.diagnosis.result import Diagnosis
 from vifailback_demo.editing import EditorState, consistency_warnings, new_state, to_table
 from vifailback_demo.render import SymbolRenderer
@@ -112,8 +114,19 @@ def summary_markdown(d: Diagnosis) -> str:
         f"parsing {t.get('parsing', 0) * 1000:.0f} ms · rendering {t.get('rendering', 0) * 1000:.0f} ms"
     )
     for problem in d.problems + list(d.frames.get("warnings", [])):
-        lines.append(f"- warning: {problem}")
+        if str(problem).strip():  # escaped: a warning quoting <Think> or <Answer> would vanish as an HTML tag
+            lines.append(f"- warning: {html.escape(str(problem).strip())}")
     return "  \n".join(lines)
+
+
+def truth_markdown(record: AnnotationRecord | None) -> str:
+    """The ground truth of a bundled example or dataset episode, shown after the run beside the model's answer."""
+    if record is None:
+        return ""
+    if not record.failed:
+        return "Ground truth (annotation): **Successful**"
+    kind = f" · failure type **{record.failure_type}**" if record.failure_type else ""
+    return f"Ground truth (annotation): **Failed**{kind}"
 
 
 def final_from_fields(
