@@ -301,3 +301,13 @@ def test_summary_warnings_keep_angle_brackets_and_drop_empty_lines() -> None:
     text = summary_markdown(d)
     assert "visual prompts read from the &lt;Think&gt; block, not &lt;Answer&gt;" in text
     assert text.count("- warning:") == 1
+
+
+def test_decisions_are_offered_only_when_there_is_something_to_decide(services: Services) -> None:
+    run = RunHandlers(services)
+    picked = run.pick_example("gripper_state")
+    assert [picked[b].interactive for b in ("accept", "reject", "skip", "send")] == [False] * 4
+    assert picked["decision_out"] == "" and picked["send_out"] == ""  # the last clip's messages go
+    out = run_to_end(run, picked["video"], picked["task"], "avoidance", picked["picked"])
+    assert [out[b].interactive for b in ("accept", "reject", "skip", "send")] == [True] * 4
+    assert run.uploaded()["accept"].interactive is False

@@ -41,7 +41,7 @@ def _private_dirs(data_dir: Path) -> list[str]:
 
 
 def _diagnose_accept_send(client) -> int:
-    (video, task), _ = call(client, "gripper_state", api_name="/pick_example")
+    (video, task, *_), _ = call(client, "gripper_state", api_name="/pick_example")
     out, _ = call(client, handle_file(video), task, "avoidance", api_name="/diagnose")
     assert isinstance(out, tuple), out
     fields = ("Failed", 2, "gripper state", "Reach the mug.\nClose the gripper.", 2, "It slipped.", LOW, "Grasp.")

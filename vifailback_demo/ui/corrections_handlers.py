@@ -14,7 +14,7 @@ from vifailback_demo.errors import ViFailbackError
 from vifailback_demo.services import Services, hub
 from vifailback_demo.ui import inputs, views
 from vifailback_demo.ui.errors import USER_ERRORS, as_gr_error, warn
-from vifailback_demo.ui.run_handlers import RUN_OUTPUTS
+from vifailback_demo.ui.run_handlers import RUN_OUTPUTS, decide_buttons
 from vifailback_demo.ui.state import RunState
 
 ANY = "any"
@@ -104,6 +104,8 @@ class CorrectionsHandlers:
             "warnings": views.warnings_markdown(low, editor),
             "hint": "",
             "decision_out": "",
+            "send_out": "",
+            **decide_buttons(True),
             "vqa": None,
             "run_state": run,
             "editor_state": editor,

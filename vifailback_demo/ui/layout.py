@@ -25,7 +25,7 @@ from vifailback_demo.ui.errors import public_text
 from vifailback_demo.ui.help import HELP_MARKDOWN, legend_image
 from vifailback_demo.ui.image_files import ImageFiles
 from vifailback_demo.ui.live_layout import live_tab, wire_live
-from vifailback_demo.ui.run_handlers import RESULT_FIELDS, RUN_OUTPUTS, RunHandlers
+from vifailback_demo.ui.run_handlers import PICK_RESETS, RESULT_FIELDS, RUN_OUTPUTS, RunHandlers
 from vifailback_demo.ui.state import PickedSource, RunState
 from vifailback_demo.ui.views import SUCCESS_CHOICES
 from vifailback_demo.ui.wiring import named, outputs
@@ -94,10 +94,11 @@ def _diagnose_tab(services: Services, c: dict[str, Any]) -> None:
             c["high_level"] = gr.Textbox(label="High-level guidance", lines=2)
     symbol_tools(c)
     with gr.Row():
-        c["accept"] = gr.Button("Accept", variant="primary", elem_id="accept")
-        c["reject"] = gr.Button("Reject")
-        c["skip"] = gr.Button("Skip")
-        c["send"] = gr.Button("Send to VLA (outbox)")
+        # Clickable once there is something to decide (a run's result or a reopened record): run_handlers.
+        c["accept"] = gr.Button("Accept", variant="primary", elem_id="accept", interactive=False)
+        c["reject"] = gr.Button("Reject", elem_id="reject", interactive=False)
+        c["skip"] = gr.Button("Skip", elem_id="skip", interactive=False)
+        c["send"] = gr.Button("Send to VLA (outbox)", elem_id="send", interactive=False)
     c["decision_out"] = gr.Markdown(elem_id="decision-out")
     c["send_out"] = gr.Markdown()
     c["vqa"] = gr.JSON(label="VQA training pairs derived from this correction")
@@ -162,10 +163,11 @@ def _wire(demo: gr.Blocks, services: Services, c: dict[str, Any]) -> None:
     files = ImageFiles()  # pictures go out as atomically written files (see ui/image_files.py)
     on = binder(c, files)
 
-    on(c["example"].input, run.pick_example, ["example"], ["video", "task", "picked"], api_name="pick_example")
-    on(c["episode"].input, run.pick_episode, ["episode"], ["video", "task", "picked"], api_name="pick_episode")
+    picked = ["video", "task", "picked", *PICK_RESETS]
+    on(c["example"].input, run.pick_example, ["example"], picked, api_name="pick_example")
+    on(c["episode"].input, run.pick_episode, ["episode"], picked, api_name="pick_episode")
     for event in (c["video"].upload, c["video"].stop_recording):
-        on(event, run.uploaded, [], ["picked", "example", "episode"])
+        on(event, run.uploaded, [], ["picked", "example", "episode", *PICK_RESETS])
     on(
         c["run"].click,
         run.run,

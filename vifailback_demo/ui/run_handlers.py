@@ -47,8 +47,21 @@ RUN_OUTPUTS = (
     "run_state",
     "editor_state",
     *RESULT_FIELDS,
+    "send_out",
+    *(DECIDE_BUTTONS := ("accept", "reject", "skip", "send")),
 )
+#: What picking another clip resets: the last clip's messages go, and there is nothing to decide until a run.
+PICK_RESETS = ("decision_out", "send_out", *DECIDE_BUTTONS)
 STREAM_EVERY_S = 0.05
+
+
+def decide_buttons(enabled: bool) -> dict[str, Any]:
+    """Accept / Reject / Skip / Send are clickable only while there is a diagnosis (or reopened record) to decide."""
+    return {name: gr.Button(interactive=enabled) for name in DECIDE_BUTTONS}
+
+
+def cleared() -> dict[str, Any]:
+    return {"decision_out": "", "send_out": "", **decide_buttons(False)}
 
 
 def same_content(a: Path, b: Path) -> bool:
@@ -74,7 +87,12 @@ class RunHandlers:
             example = self.s.examples.get(label)
         except USER_ERRORS as exc:
             raise as_gr_error(exc) from None
-        return {"video": str(example.clip), "task": example.task, "picked": PickedSource("example", example.name)}
+        return {
+            "video": str(example.clip),
+            "task": example.task,
+            "picked": PickedSource("example", example.name),
+            **cleared(),
+        }
 
     def pick_episode(self, ref: str | None) -> dict[str, Any]:
         if not ref:
@@ -85,13 +103,13 @@ class RunHandlers:
             task = self.s.episodes.task(episode)
         except USER_ERRORS as exc:
             raise as_gr_error(exc) from None
-        out: dict[str, Any] = {"task": task, "picked": PickedSource("dataset_episode", episode.ref)}
+        out: dict[str, Any] = {"task": task, "picked": PickedSource("dataset_episode", episode.ref), **cleared()}
         out["video"] = str(video) if video.is_file() else None
         return out
 
     def uploaded(self) -> dict[str, Any]:
         """A visitor's own clip replaces any picked example or episode."""
-        return {"picked": PickedSource(), "example": None, "episode": None}
+        return {"picked": PickedSource(), "example": None, "episode": None, **cleared()}
 
     def _picked_still_shown(self, video: str | None, picked: PickedSource) -> bool:
         """Whether the clip given to the run is the picked example's / episode's (gradio hands over a copy).
@@ -154,7 +172,12 @@ class RunHandlers:
             source_ref=ref,
             subtasks=list(record.subtasks) if record else [],
         )
-        yield {"reasoning": "", "summary": f"Sampled {len(sampled)} frames; asking the model...", "vqa": None}
+        yield {
+            "reasoning": "",
+            "summary": f"Sampled {len(sampled)} frames; asking the model...",
+            "vqa": None,
+            **cleared(),
+        }
         text, last, diagnosis = "", 0.0, None
         try:
             for item in self.s.diagnosis.run(sampled, task, mode, scripted_answer=answer):
@@ -194,6 +217,8 @@ class RunHandlers:
             "warnings": views.warnings_markdown(d.low_level, editor),
             "hint": "",
             "decision_out": "",
+            "send_out": "",
+            **decide_buttons(True),
             "vqa": None,
             "run_state": run,
             "editor_state": editor,
