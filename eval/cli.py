@@ -18,7 +18,7 @@ from typing import Any
 
 from eval.ablation import sampled_frames, shuffle_frames
 from eval.aggregate import summarize
-from eval.backends import BACKENDS, BACKOFF_S, api_key, build_generator, describe
+from eval.backends import BACKENDS, BACKOFF_S, api_key, build_backend, concurrency, describe, generation_settings
 from eval.bench import BenchItem, load_bench
 from eval.jsonl import read_jsonl
 from eval.judge import JUDGEMENTS_FILE, LLMJudge, judge_samples
@@ -35,7 +35,7 @@ from vifailback_demo.models.openai_http import ChatClient
 EXIT_INCOMPLETE = 1
 EXIT_USER_ERROR = 2
 MANIFEST_FILE = "run.json"
-#: Generator settings that must match when a run directory is resumed (else two models' answers would mix).
+#: Model settings that must match when a run directory is resumed (else two models' answers would mix).
 _IDENTITY_KEYS = ("backend", "model", "served_model", "base_url", "adapter", "quantization", "dtype", "max_new_tokens")
 
 DESCRIPTION = """\
@@ -273,7 +273,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     elif args.frames == "sampled":
         items, left_out = sampled_frames(items)
         _log(args, f"eval: frames as the app samples them ({left_out} keyframe-localisation items left out)")
-    generator_info = describe(args)
+    model_info = describe(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     manifest = {
@@ -283,19 +283,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         "tasks": list(tags),
         "limit": args.limit,
         "frames": args.frames,
-        "generator": generator_info,
+        "generator": model_info,  # the field's name predates the one backend interface; kept for resuming
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     _check_and_write_manifest(out, manifest)
-    remote = generator_info["backend"] == "openai"
-    concurrency = args.concurrency if args.concurrency is not None else (16 if remote else 1)
-    generator = build_generator(args, items)
-    _log(args, f"eval: {len(items)} items selected, backend {generator_info['backend']}, concurrency {concurrency}")
+    in_flight = concurrency(args)
+    backend = build_backend(args, items)
+    _log(args, f"eval: {len(items)} items selected, backend {model_info['backend']}, concurrency {in_flight}")
     aborted: str | None = None
     try:
         stats = generate_samples(
-            items, generator, root, out, concurrency=concurrency, batch_size=args.batch_size,
-            log=lambda m: _log(args, m),
+            items, backend, root, out, settings=generation_settings(args), concurrency=in_flight,
+            batch_size=args.batch_size, log=lambda m: _log(args, m),
         )  # fmt: skip
         _log(args, f"eval: {stats.written} generated, {stats.skipped} already done, {stats.failed} failed")
     except RunAborted as exc:

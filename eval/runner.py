@@ -1,9 +1,11 @@
-"""Generation: run a generator over bench items and append one scored line per finished item to ``samples.jsonl``.
+"""Generation: ask a model (a :class:`~vifailback_demo.models.backend.VLMBackend`, the app's interface) about every
+bench item and append one scored line per finished item to ``samples.jsonl``.
 
 Resumable: items whose id is already in ``samples.jsonl`` are skipped, so a rerun after a crash or Ctrl-C only does
 what is left (a torn last line from a killed run is ignored and cut). Items that fail (backend error, unreadable
-image) are not written there; they go to ``errors.jsonl`` and are retried by the next run. Local backends get
-batches (``batch_size``) when they have ``generate_batch``; remote ones get ``concurrency`` requests in flight.
+image) are not written there; they go to ``errors.jsonl`` and are retried by the next run. A backend with
+``generate_batch`` (:class:`~vifailback_demo.models.backend.BatchVLMBackend`: the transformers one) gets batches of
+``batch_size``; the others get ``concurrency`` requests in flight (a served model must be thread-safe).
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from eval.bench import BenchItem, load_item_images
-from eval.generator import Generator
 from eval.jsonl import JsonlAppender, read_jsonl
 from eval.pool import run_bounded
 from eval.scoring import score_offline
 from vifailback_demo.errors import BackendError, ModelNotFoundError, PermanentBackendError
+from vifailback_demo.models.backend import GenerationSettings, VLMBackend
 
 SAMPLES_FILE = "samples.jsonl"
 ERRORS_FILE = "errors.jsonl"
@@ -71,15 +73,20 @@ def _chunks(items: Sequence[BenchItem], size: int) -> list[list[BenchItem]]:
 
 def generate_samples(
     items: Sequence[BenchItem],
-    generator: Generator,
+    backend: VLMBackend,
     dataset_root: str | os.PathLike,
     out_dir: str | os.PathLike,
     *,
+    settings: GenerationSettings | None = None,
     concurrency: int = 1,
     batch_size: int = 1,
     log: Callable[[str], None] | None = None,
 ) -> GenerationStats:
-    """Generate and score every item not yet in ``out_dir/samples.jsonl``; returns counts."""
+    """Generate and score every item not yet in ``out_dir/samples.jsonl``; returns counts.
+
+    ``settings``: decoding (default greedy, 2,048 new tokens). ``batch_size`` > 1 is used when the backend has
+    ``generate_batch``; otherwise the run says once that it asks one item at a time.
+    """
     if batch_size < 1:
         raise ValueError(f"batch size: expected >= 1, got {batch_size}")
     log = log or (lambda msg: print(msg, file=sys.stderr))
@@ -89,7 +96,10 @@ def generate_samples(
     stats = GenerationStats(selected=len(items), skipped=len(items) - len(todo))
     if not todo:
         return stats
-    batched = batch_size > 1 and callable(getattr(generator, "generate_batch", None))
+    settings = settings or GenerationSettings()
+    batched = batch_size > 1 and callable(getattr(backend, "generate_batch", None))
+    if batch_size > 1 and not batched:
+        log(f"eval: --batch-size {batch_size} ignored: backend {backend.name} answers one item at a time")
     chunks = _chunks(todo, batch_size if batched else 1)
     started = time.monotonic()
     state = {"consecutive": 0, "abort": None}
@@ -99,12 +109,12 @@ def generate_samples(
         requests = [(load_item_images(dataset_root, it), it.prompt) for it in chunk]
         t0 = time.monotonic()
         if batched:
-            replies = list(generator.generate_batch(requests))  # type: ignore[attr-defined]
-            if len(replies) != len(chunk):
-                raise BackendError(f"generate_batch returned {len(replies)} replies for {len(chunk)} requests")
+            results = list(backend.generate_batch(requests, settings=settings))  # type: ignore[attr-defined]
+            if len(results) != len(chunk):
+                raise BackendError(f"generate_batch returned {len(results)} replies for {len(chunk)} requests")
         else:
-            replies = [generator.generate(images, prompt) for images, prompt in requests]
-        return [r if isinstance(r, str) else str(r) for r in replies], (time.monotonic() - t0) / len(chunk)
+            results = [backend.generate(images, prompt, settings=settings) for images, prompt in requests]
+        return [r.text for r in results], (time.monotonic() - t0) / len(chunk)
 
     with JsonlAppender(out / SAMPLES_FILE) as samples, JsonlAppender(out / ERRORS_FILE) as errors:
 

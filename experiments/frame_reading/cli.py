@@ -178,7 +178,7 @@ def cmd_probes(args: argparse.Namespace) -> int:
 
 def cmd_eval_probes(args: argparse.Namespace) -> int:
     from eval.ablation import shuffle_frames
-    from eval.backends import build_generator, describe
+    from eval.backends import build_backend, describe, generation_settings
     from experiments.frame_reading.eval_probes import generate_probe_samples, probe_items, summarize_probes
     from vifailback_demo.core.dataset import dataset_root_of, load_vqa_records, read_json, write_json_atomic
     from vifailback_demo.errors import ViFailbackError
@@ -196,10 +196,12 @@ def cmd_eval_probes(args: argparse.Namespace) -> int:
         stored = read_json(out / "run.json")
         if {k: stored.get(k) for k in ("frames", "generator")} != {k: manifest[k] for k in ("frames", "generator")}:
             raise ViFailbackError(f"{out} holds a run with other --frames or model settings; use another --out")
-    generator = build_generator(args, items)
+    backend = build_backend(args, items)
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "run.json", manifest)
-    samples = generate_probe_samples(items, generator, root, out, log=lambda m: print(m, file=sys.stderr))
+    samples = generate_probe_samples(
+        items, backend, root, out, log=lambda m: print(m, file=sys.stderr), settings=generation_settings(args)
+    )
     summary = {**summarize_probes(samples), "frames": args.frames, "model": generator_info.get("model")}
     write_json_atomic(out / "probes.json", summary)
     print(json.dumps(summary, indent=2))

@@ -7,8 +7,9 @@ reply's line for the same image states it word for word, so a model that guesses
 lines where nothing changes and nothing else. Facts are also scored by kind (gripper, object, hand, no change), and
 the same probes asked over shuffled frames (``--frames shuffled``) show how much of the score is the prompt's prior.
 
-Generation is a plain loop over the product's generators (``eval.backends``): one scored line per probe in
-``samples.jsonl`` (a rerun skips the probes already there), then ``probes.json`` with the summary.
+Generation is a plain loop over the product's backends (built as ``python -m eval`` builds them,
+``eval.backends``): one scored line per probe in ``samples.jsonl`` (a rerun skips the probes already there), then
+``probes.json`` with the summary.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from eval.bench import BenchItem, item_id, load_item_images
-from eval.generator import Generator
 from eval.jsonl import JsonlAppender, read_jsonl
 from experiments.frame_reading.sim_probes import PROBE_TAGS
 from vifailback_demo.core.dataset import VQARecord
 from vifailback_demo.errors import DatasetError
+from vifailback_demo.models.backend import GenerationSettings, VLMBackend
 
 KINDS = ("gripper", "object", "hand", "no change")
 
@@ -120,10 +121,11 @@ SAMPLES_FILE = "samples.jsonl"
 
 def generate_probe_samples(
     items: Sequence[BenchItem],
-    generator: Generator,
+    backend: VLMBackend,
     dataset_root: str | Path,
     out: str | Path,
     log: Callable[[str], None] = print,
+    settings: GenerationSettings | None = None,
 ) -> list[dict[str, Any]]:
     """Ask every probe not yet in ``out/samples.jsonl``, one scored line each; returns the lines of ``items``."""
     path = Path(out) / SAMPLES_FILE
@@ -132,7 +134,7 @@ def generate_probe_samples(
     with JsonlAppender(path) as fh:
         for n, it in enumerate(todo, start=1):
             started = time.monotonic()
-            reply = generator.generate(load_item_images(dataset_root, it), it.prompt)
+            reply = backend.generate(load_item_images(dataset_root, it), it.prompt, settings=settings).text
             fh.append(
                 {
                     "id": it.id,

@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from eval.backends import OpenAIChatGenerator
 from eval.bench import load_bench
 from eval.jsonl import read_jsonl
 from eval.runner import SAMPLES_FILE, generate_samples
 from tests.eval.benchdata import make_bench
-from tests.eval.httpfake import fake_openai_server
-from vifailback_demo.models.openai_http import ChatClient
+from tests.fakes.httpserver import fake_openai_server
+from vifailback_demo.models.backend import GenerationSettings
+from vifailback_demo.models.factory import create_backend
 
 DELAY_S = 0.2
 CONCURRENCY = 16
@@ -23,10 +23,14 @@ def test_sixteen_requests_in_flight(tmp_path: Path) -> None:
     items = load_bench(bench.path, bench.root)[:N]
     assert len(items) == N
     with fake_openai_server(lambda req, n: (200, "A"), delay_s=DELAY_S) as server:
-        client = ChatClient(server.url, "served", timeout_s=10, retries=0)
-        generator = OpenAIChatGenerator(client, max_tokens=64)
+        backend = create_backend(
+            "openai", "served", base_url=server.url, timeout_s=10, max_retries=0, max_concurrency=CONCURRENCY
+        )
+        settings = GenerationSettings(max_new_tokens=64)
         started = time.monotonic()
-        stats = generate_samples(items, generator, bench.root, tmp_path / "run", concurrency=CONCURRENCY, log=print)
+        stats = generate_samples(
+            items, backend, bench.root, tmp_path / "run", settings=settings, concurrency=CONCURRENCY, log=print
+        )
         elapsed = time.monotonic() - started
     ideal = N / CONCURRENCY * DELAY_S  # 1.2 s; at concurrency 8 it would be 2.4 s, one at a time 19.2 s
     print(f"{N} requests x {DELAY_S} s at concurrency {CONCURRENCY}: {elapsed:.3f} s (ideal {ideal:.2f} s)")

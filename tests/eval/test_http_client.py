@@ -1,4 +1,4 @@
-"""The served generator and the judge use the library's one OpenAI-compatible client (no second HTTP stack)."""
+"""The served model (the library's backend) and the judge use the library's one OpenAI-compatible client."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from eval.backends import OpenAIChatGenerator, build_generator
+from eval.backends import build_backend
 from eval.judge import LLMJudge
-from tests.eval.httpfake import fake_openai_server
+from tests.fakes.httpserver import fake_openai_server
 from vifailback_demo.errors import BackendError, PermanentBackendError
 from vifailback_demo.models.openai_backend import OpenAICompatibleBackend, OpenAIOptions
 from vifailback_demo.models.openai_http import ChatClient, chat_url
@@ -35,12 +35,13 @@ def served_args(url: str, **kw: object) -> argparse.Namespace:
 
 def test_eval_and_library_share_the_client(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EVAL_TEST_SERVED_KEY", "sk-served-secret")
-    generator = build_generator(served_args("http://127.0.0.1:1/v1"), [])
-    assert isinstance(generator, OpenAIChatGenerator) and type(generator.client) is ChatClient
+    served = build_backend(served_args("http://127.0.0.1:1/v1"), [])
+    assert isinstance(served, OpenAICompatibleBackend) and type(served.client) is ChatClient
+    assert served.options.api_key_env == "EVAL_TEST_SERVED_KEY" and served.options.backoff_s == 0.5
     backend = OpenAICompatibleBackend(OpenAIOptions(base_url="http://127.0.0.1:1/v1", model="m"))
     assert type(backend.client) is ChatClient
     assert LLMJudge.__init__.__annotations__["client"] in (ChatClient, "ChatClient")
-    assert "sk-served-secret" not in repr(generator.client) + repr(generator)
+    assert "sk-served-secret" not in repr(served.client) + repr(served) + repr(served.options)
 
 
 def test_chat_url_validation_and_full_endpoint() -> None:
@@ -54,9 +55,9 @@ def test_bad_request_is_raised_once_without_retry(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("EVAL_TEST_SERVED_KEY", "sk-served-secret")
     bad = json.dumps({"error": {"message": "image too large"}}).encode()
     with fake_openai_server(lambda req, n: (400, bad)) as server:
-        generator = build_generator(served_args(server.url, retries=3), [])
+        served = build_backend(served_args(server.url, retries=3), [])
         with pytest.raises(PermanentBackendError, match=r"HTTP 400.*image too large") as info:
-            generator.generate([IMAGE], "p")
+            served.generate([IMAGE], "p")
     assert len(server.requests) == 1
     assert "sk-served-secret" not in str(info.value)
     assert server.headers[0]["Authorization"] == "Bearer sk-served-secret"
@@ -65,9 +66,9 @@ def test_bad_request_is_raised_once_without_retry(monkeypatch: pytest.MonkeyPatc
 def test_unauthorised_names_the_key_variable_not_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EVAL_TEST_SERVED_KEY", "sk-wrong")
     with fake_openai_server(lambda req, n: (401, b"bad key")) as server:
-        generator = build_generator(served_args(server.url), [])
+        served = build_backend(served_args(server.url), [])
         with pytest.raises(PermanentBackendError, match=r"\$EVAL_TEST_SERVED_KEY") as info:
-            generator.generate([IMAGE], "p")
+            served.generate([IMAGE], "p")
     assert "sk-wrong" not in str(info.value) and len(server.requests) == 1
 
 

@@ -17,7 +17,7 @@ from eval.judge import (
     judge_samples,
     parse_judgement,
 )
-from tests.eval.httpfake import fake_openai_server
+from tests.fakes.httpserver import fake_openai_server
 from vifailback_demo.errors import BackendError, BackendTimeoutError, PermanentBackendError
 from vifailback_demo.models.openai_http import ChatClient
 

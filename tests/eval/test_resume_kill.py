@@ -12,7 +12,7 @@ from pathlib import Path
 
 from eval.runner import SAMPLES_FILE
 from tests.eval.benchdata import Bench
-from tests.eval.httpfake import fake_openai_server, prompt_of
+from tests.fakes.httpserver import fake_openai_server, prompt_of
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,9 +15,10 @@ from eval.cli import main
 from eval.jsonl import read_jsonl
 from eval.runner import ERRORS_FILE, MAX_CONSECUTIVE_FAILURES, SAMPLES_FILE, RunAborted, generate_samples
 from tests.eval.benchdata import Bench, write_raw_bench
-from tests.eval.httpfake import fake_openai_server
 from tests.eval.test_judge import GOOD
+from tests.fakes.httpserver import fake_openai_server
 from vifailback_demo.core.prompts import ALL_TAGS, HARD_TAGS, LITE_TAGS, option_letter
+from vifailback_demo.models.backend import BatchVLMBackend, GenerationResult, GenerationSettings, VLMBackend
 
 
 def run_cli(args: Sequence[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -63,8 +64,10 @@ def test_limit_and_task_filters(bench: Bench, tmp_path: Path, capsys) -> None:
     assert report["counts"]["lite"] == 2 and report["counts"]["hard"] == 10
 
 
-class HalfRightGenerator:
+class HalfRightBackend:
     """Right on the first record of each tag, a wrong option / empty answer on the second; counts batch sizes."""
+
+    name = "half-right"
 
     def __init__(self, bench: Bench) -> None:
         self.replies: dict[str, str] = {}
@@ -79,20 +82,26 @@ class HalfRightGenerator:
                 self.replies[r.prompt] = r.response if first else ""
         self.batches: list[int] = []
 
-    def generate(self, images: list[np.ndarray], prompt: str) -> str:
+    def generate(
+        self, images: Sequence[np.ndarray], prompt: str, *, settings: GenerationSettings | None = None, on_text=None
+    ) -> GenerationResult:
         assert images and all(im.dtype == np.uint8 and im.shape == (24, 32, 3) for im in images)
-        return self.replies[prompt]
+        assert settings is not None and settings.temperature == 0.0
+        return GenerationResult(text=self.replies[prompt])
 
-    def generate_batch(self, requests: Sequence[tuple[list[np.ndarray], str]]) -> list[str]:
+    def generate_batch(
+        self, requests: Sequence[tuple[Sequence[np.ndarray], str]], *, settings: GenerationSettings | None = None
+    ) -> list[GenerationResult]:
         self.batches.append(len(requests))
-        return [self.generate(images, prompt) for images, prompt in requests]
+        return [self.generate(images, prompt, settings=settings) for images, prompt in requests]
 
 
 def test_aggregates_and_batching(bench: Bench, tmp_path: Path, capsys) -> None:
     items = load_bench(bench.path, bench.root)
-    generator = HalfRightGenerator(bench)
-    stats = generate_samples(items, generator, bench.root, tmp_path, batch_size=4, log=lambda m: None)
-    assert stats.written == 22 and max(generator.batches) == 4 and sum(generator.batches) == 22
+    backend = HalfRightBackend(bench)
+    assert isinstance(backend, VLMBackend) and isinstance(backend, BatchVLMBackend)
+    stats = generate_samples(items, backend, bench.root, tmp_path, batch_size=4, log=lambda m: None)
+    assert stats.written == 22 and max(backend.batches) == 4 and sum(backend.batches) == 22
     manifest = {"generator": {"backend": "fake"}, "tasks": list(ALL_TAGS), "limit": None, "bench": str(bench.path)}
     (tmp_path / "run.json").write_text(json.dumps(manifest))
     code, _, _ = run_cli(["score", "--out", str(tmp_path), "--quiet"], capsys)
@@ -105,25 +114,27 @@ def test_aggregates_and_batching(bench: Bench, tmp_path: Path, capsys) -> None:
     assert all(t["score"] == 50.0 for t in report["per_task"].values())
 
 
-class FlakyGenerator:
+class FlakyBackend:
+    name = "flaky"
+
     def __init__(self, fail_on: set[str] | None = None) -> None:
         self.fail_on = fail_on
         self.calls = 0
 
-    def generate(self, images: list[np.ndarray], prompt: str) -> str:
+    def generate(self, images: Sequence[np.ndarray], prompt: str, **_: object) -> GenerationResult:
         self.calls += 1
         if self.fail_on is None or prompt in self.fail_on:
             raise ConnectionError("backend went away")
-        return "A"
+        return GenerationResult(text="A")
 
 
 def test_failed_items_go_to_errors_and_are_retried(bench: Bench, tmp_path: Path) -> None:
     items = load_bench(bench.path, bench.root)
     failing = {items[0].prompt, items[5].prompt}
-    stats = generate_samples(items, FlakyGenerator(failing), bench.root, tmp_path, log=lambda m: None)
+    stats = generate_samples(items, FlakyBackend(failing), bench.root, tmp_path, log=lambda m: None)
     assert (stats.written, stats.failed) == (20, 2)
     assert {e["id"] for e in read_jsonl(tmp_path / ERRORS_FILE)} == {items[0].id, items[5].id}
-    retry = FlakyGenerator(set())
+    retry = FlakyBackend(set())
     stats = generate_samples(items, retry, bench.root, tmp_path, log=lambda m: None)
     assert (stats.written, stats.skipped, retry.calls) == (2, 20, 2)
     assert len(read_jsonl(tmp_path / SAMPLES_FILE)) == 22
@@ -131,10 +142,10 @@ def test_failed_items_go_to_errors_and_are_retried(bench: Bench, tmp_path: Path)
 
 def test_a_dead_backend_aborts_after_consecutive_failures(bench: Bench, tmp_path: Path) -> None:
     items = load_bench(bench.path, bench.root)
-    generator = FlakyGenerator()
+    backend = FlakyBackend()
     with pytest.raises(RunAborted, match="in a row"):
-        generate_samples(items, generator, bench.root, tmp_path, log=lambda m: None)
-    assert generator.calls == MAX_CONSECUTIVE_FAILURES
+        generate_samples(items, backend, bench.root, tmp_path, log=lambda m: None)
+    assert backend.calls == MAX_CONSECUTIVE_FAILURES
 
 
 def test_judge_through_the_cli_with_key_from_env(bench: Bench, tmp_path: Path, capsys, monkeypatch) -> None:

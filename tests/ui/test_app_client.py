@@ -3,7 +3,6 @@ project's parsers; once with the scripted backend and once with a tiny random Qw
 
 from __future__ import annotations
 
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,17 +37,14 @@ def scripted_app(tmp_path: Path) -> Iterator[tuple[Services, Client]]:
     services.close()
 
 
-def diagnose(client: Client, clip: Path) -> tuple[tuple, float]:
-    started = time.perf_counter()
+def diagnose(client: Client, clip: Path) -> tuple:
     job = client.submit(video=handle_file(str(clip)), task=TASK, mode="avoidance", api_name="/diagnose")
-    out = job.result(timeout=CLIENT_TIMEOUT_S)
-    return out, time.perf_counter() - started
+    return job.result(timeout=CLIENT_TIMEOUT_S)
 
 
 def test_diagnose_edit_accept_export_round_trip(scripted_app, clip: Path, tmp_path: Path) -> None:
     services, client = scripted_app
-    out, seconds = diagnose(client, clip)
-    print(f"\n[scripted] Run -> rendered result: {seconds * 1000:.0f} ms")
+    out = diagnose(client, clip)
     reasoning, summary, gallery, editor_image = out[:4]
     assert "Failed" in summary and parse_answer(reasoning).failure_type == "gripper 6d-pose"
     assert len(gallery) == 4 and Path(editor_image).is_file()
@@ -76,25 +72,17 @@ def test_diagnose_edit_accept_export_round_trip(scripted_app, clip: Path, tmp_pa
     assert services.corrections.get(record_id).final.failure_reason == "The gripper missed."
 
 
-def test_tiny_qwen3vl_through_the_transformers_backend(tmp_path_factory: pytest.TempPathFactory, clip: Path) -> None:
-    from vifailback_demo.models.tiny import build_tiny_qwen3vl
-
-    model_dir = build_tiny_qwen3vl(tmp_path_factory.mktemp("tiny"), seed=0)
-    services = make_services(
-        tmp_path_factory.mktemp("data"), backend="transformers", model=str(model_dir), max_new_tokens=32
-    )
+def test_tiny_qwen3vl_through_the_transformers_backend(tiny_model_dir: Path, tmp_path: Path, clip: Path) -> None:
+    services = make_services(tmp_path / "data", backend="transformers", model=str(tiny_model_dir), max_new_tokens=32)
     assert not services.diagnosis.loaded, "the model must load lazily, not at start-up"
     demo, client = start(services)
     try:
-        _, cold = diagnose(client, clip)
-        out2, warm = diagnose(client, clip)
-        print(f"\n[tiny qwen3-vl, 32 new tokens] Run -> rendered result: first {cold * 1000:.0f} ms (incl. load "
-              f"{services.diagnosis.load_seconds * 1000:.0f} ms), warm {warm * 1000:.0f} ms")  # fmt: skip
+        diagnose(client, clip)  # loads the model
+        out2 = diagnose(client, clip)  # on the loaded model
         assert services.diagnosis.loaded and services.diagnosis.status().startswith("Model:")
         reasoning, summary, gallery = out2[:3]
         assert reasoning and len(gallery) == 4
         assert "Unreadable answer" in summary or "Failed" in summary or "Successful" in summary
-        assert warm < 5.0, f"Run -> result took {warm:.1f} s with the tiny model; target under 5 s"
     finally:
         demo.close()
         services.close()
@@ -105,7 +93,7 @@ def test_a_clip_sent_after_picking_an_example_is_the_one_diagnosed(scripted_app,
     services, client = scripted_app
     label = services.examples.choices()[1][1]  # a failure example (its annotation has subtasks)
     client.predict(label, api_name="/pick_example")
-    out, _ = diagnose(client, clip)  # the test's own clip, not the example
+    out = diagnose(client, clip)  # the test's own clip, not the example
     names = [n for n in RUN_OUTPUTS if not n.endswith("_state")]
     assert len(out[names.index("gallery")]) == 4  # the example clips sample to more frames than this 3 s clip
     example = services.examples.get(label)

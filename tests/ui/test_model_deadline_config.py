@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.engine.rawserver import RawServer, ping_forever
+from tests.fakes.httpserver import RawServer, ping_forever
 from tests.ui.helpers import TASK
 from vifailback_demo.errors import BackendTimeoutError
 from vifailback_demo.models.backend import GenerationResult

@@ -9,8 +9,6 @@ Reasoning text can be watched while it is generated, through ``on_text`` or the 
 from __future__ import annotations
 
 import os
-import queue
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -22,7 +20,7 @@ from vifailback_demo.core.answer import ParsedAnswer, parse_answer
 from vifailback_demo.core.prompts import COT_TAGS, cot_prompt
 from vifailback_demo.diagnosis.result import Diagnosis
 from vifailback_demo.errors import VideoError
-from vifailback_demo.models.backend import GenerationSettings, TextCallback, VLMBackend
+from vifailback_demo.models.backend import GenerationSettings, TextCallback, VLMBackend, stream_pieces
 from vifailback_demo.video.sampling import SamplingSpec
 
 Source = str | os.PathLike | Sequence[np.ndarray] | Any  # Any: a SampledFrames
@@ -138,21 +136,6 @@ class Diagnoser:
     def stream(self, source: Source, task: str, mode: str = "avoidance") -> Iterator[str | Diagnosis]:
         """Yield text pieces while the model writes, then the :class:`Diagnosis` as the last item.
 
-        Runs the diagnosis in a worker thread; its exception is re-raised here.
+        Runs the diagnosis in a worker thread (the models' one streaming helper); its exception is re-raised here.
         """
-        items: queue.Queue[Any] = queue.Queue()
-        done = object()
-
-        def work() -> None:
-            try:
-                items.put(self.diagnose(source, task, mode, on_text=items.put))
-            except BaseException as exc:
-                items.put(exc)
-            finally:
-                items.put(done)
-
-        threading.Thread(target=work, name="diagnose", daemon=True).start()
-        while (item := items.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+        return stream_pieces(lambda on_text: self.diagnose(source, task, mode, on_text=on_text), thread_name="diagnose")

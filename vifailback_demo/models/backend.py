@@ -1,9 +1,12 @@
 """The one interface every VLM backend implements: frames + prompt in, text out, optional streaming.
 
 A backend never parses: it returns the model's text exactly, and the diagnoser parses it. Streaming is a callback
-(``on_text`` receives each new piece of text as it is generated); :func:`stream_text` turns that into an iterator
-for callers that prefer one (the app). Implementations: :mod:`.transformers_backend`, :mod:`.openai_backend`,
-:mod:`.scripted` (deterministic, for the offline demo and tests).
+(``on_text`` receives each new piece of text as it is generated); :func:`stream_pieces` is the one helper that turns
+such a callback into an iterator (:func:`stream_text` for a backend, ``Diagnoser.stream`` for a diagnosis). A
+backend may also have ``generate_batch`` (:class:`BatchVLMBackend`: several requests in one forward pass, what
+``python -m eval run --batch-size`` uses). Every backend is built by :func:`.factory.create_backend`.
+Implementations: :mod:`.transformers_backend`, :mod:`.openai_backend`, :mod:`.scripted` (deterministic, for the
+offline demo and tests, and the bench's reference answerer).
 """
 
 from __future__ import annotations
@@ -13,13 +16,16 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
 from vifailback_demo.errors import BackendError, BackendTimeoutError
 
 TextCallback = Callable[[str], None]
+#: One request of a batch: the frames and the prompt.
+BatchRequest = tuple[Sequence[np.ndarray], str]
+T = TypeVar("T")
 
 #: The paper evaluates greedily with up to 2,048 new tokens.
 DEFAULT_MAX_NEW_TOKENS = 2048
@@ -77,6 +83,17 @@ class VLMBackend(Protocol):
         on_text: TextCallback | None = None,
     ) -> GenerationResult:
         """Run the model; call ``on_text`` with each new piece of text when given; raise :class:`BackendError`."""
+        ...
+
+
+@runtime_checkable
+class BatchVLMBackend(VLMBackend, Protocol):
+    """A backend that can also answer several requests in one forward pass (local models: throughput)."""
+
+    def generate_batch(
+        self, requests: Sequence[BatchRequest], *, settings: GenerationSettings | None = None
+    ) -> list[GenerationResult]:
+        """One result per ``(frames, prompt)`` request, in order; what :meth:`generate` gives each alone."""
         ...
 
 
@@ -159,6 +176,43 @@ def check_frames(frames: Sequence[np.ndarray]) -> None:
 _DONE = object()
 
 
+def stream_pieces(
+    run: Callable[[TextCallback], T],
+    *,
+    timeout_s: float | None = None,
+    who: str = "model",
+    thread_name: str = "vlm-generate",
+) -> Iterator[str | T]:
+    """Yield the text pieces ``run`` passes to its callback as they come, then what ``run`` returns, last.
+
+    ``run(on_text)`` runs in a worker thread; an exception there is re-raised here. ``timeout_s`` bounds the wait
+    for each next piece (then :class:`~vifailback_demo.errors.BackendTimeoutError`, naming ``who``).
+    """
+    pieces: queue.Queue[Any] = queue.Queue()
+
+    def work() -> None:
+        try:
+            pieces.put(run(pieces.put))
+        except BaseException as exc:
+            pieces.put(exc)
+        finally:
+            pieces.put(_DONE)
+
+    thread = threading.Thread(target=work, name=thread_name, daemon=True)
+    thread.start()
+    while True:
+        try:
+            item = pieces.get(timeout=timeout_s)
+        except queue.Empty:
+            raise BackendTimeoutError(f"{who}: no output for {timeout_s:.0f} s; expected streamed text") from None
+        if item is _DONE:
+            break
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+    thread.join(timeout=1.0)
+
+
 def stream_text(
     backend: VLMBackend,
     frames: Sequence[np.ndarray],
@@ -169,32 +223,11 @@ def stream_text(
 ) -> Iterator[str | GenerationResult]:
     """Yield text pieces as they are generated, then the final :class:`GenerationResult` as the last item.
 
-    Generation runs in a worker thread; an exception there is re-raised here. ``timeout_s`` bounds the wait for
-    each next piece (a stuck backend raises :class:`~vifailback_demo.errors.BackendTimeoutError`).
+    Generation runs in a worker thread (:func:`stream_pieces`); an exception there is re-raised here. ``timeout_s``
+    bounds the wait for each next piece (a stuck backend raises :class:`~vifailback_demo.errors.BackendTimeoutError`).
     """
-    pieces: queue.Queue[Any] = queue.Queue()
-
-    def work() -> None:
-        try:
-            result = backend.generate(frames, prompt, settings=settings, on_text=pieces.put)
-            pieces.put(result)
-        except BaseException as exc:
-            pieces.put(exc)
-        finally:
-            pieces.put(_DONE)
-
-    thread = threading.Thread(target=work, name="vlm-generate", daemon=True)
-    thread.start()
-    while True:
-        try:
-            item = pieces.get(timeout=timeout_s)
-        except queue.Empty:
-            raise BackendTimeoutError(
-                f"{backend.name}: no output for {timeout_s:.0f} s; expected streamed text"
-            ) from None
-        if item is _DONE:
-            break
-        if isinstance(item, BaseException):
-            raise item
-        yield item
-    thread.join(timeout=1.0)
+    return stream_pieces(
+        lambda on_text: backend.generate(frames, prompt, settings=settings, on_text=on_text),
+        timeout_s=timeout_s,
+        who=backend.name,
+    )

@@ -1,4 +1,6 @@
-"""Build a backend by name (``transformers`` | ``openai`` | ``scripted``): the one place the CLI and app call."""
+"""Build a backend by name (``transformers`` | ``openai`` | ``scripted`` | ``reference``): the one place that
+chooses a backend, for the app, the CLI and the bench (``python -m eval``, whose flags ``eval/backends.py`` maps
+onto these options)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,10 @@ from typing import Any
 from vifailback_demo.errors import BackendError
 from vifailback_demo.models.backend import VLMBackend
 
+#: The backends the app and the CLI offer.
 BACKENDS: tuple[str, ...] = ("transformers", "openai", "scripted")
+#: Also built here: ``reference``, the bench's scorer check (``answers=``: prompt -> reply; no model).
+KINDS: tuple[str, ...] = (*BACKENDS, "reference")
 #: Default server for ``--backend openai`` (a local vLLM); override with ``VIFAILBACK_OPENAI_BASE_URL``.
 DEFAULT_OPENAI_URL = "http://127.0.0.1:8000/v1"
 
@@ -17,6 +22,10 @@ DEFAULT_OPENAI_URL = "http://127.0.0.1:8000/v1"
 def create_backend(kind: str, model: str | None = None, **options: Any) -> VLMBackend:
     """A ready backend. ``model``: a directory or cached Hub id (transformers), a served model name (openai), or a
     file whose text is the answer (scripted). Other ``options`` go to the backend's options dataclass."""
+    if kind == "reference":
+        from vifailback_demo.models.scripted import ReferenceBackend
+
+        return ReferenceBackend(answers=dict(options.get("answers") or {}))
     if kind == "scripted":
         from vifailback_demo.models.scripted import ScriptedBackend
 
@@ -59,4 +68,4 @@ def create_backend(kind: str, model: str | None = None, **options: Any) -> VLMBa
         if choice.source == "hf-cache" or (choice.spec and not Path(choice.spec).exists()):
             backend.name = choice.spec  # a Hub id reads better than its snapshot hash
         return backend
-    raise BackendError(f"backend: expected one of {list(BACKENDS)}, got {kind!r}")
+    raise BackendError(f"backend: expected one of {list(KINDS)}, got {kind!r}")

@@ -1,9 +1,10 @@
 """A model served behind an OpenAI-compatible ``/v1/chat/completions`` endpoint (vLLM, SGLang, ...).
 
-The HTTP side (timeouts, the overall deadline, bounded retries with backoff, streaming, errors) is
-:class:`.openai_http.ChatClient`, shared with the evaluation. This module adds what a diagnosis backend needs: frames -> messages (base64 JPEG data URLs, one
-``image_url`` block per frame, the prompt text last: the official layout, images first), decoding settings, timings
-and a semaphore capping concurrent requests per backend. The API key is read from the environment and never logged
+The app's, the CLI's and the bench's served model. The HTTP side (timeouts, the overall deadline, bounded retries
+with backoff, streaming, errors) is :class:`.openai_http.ChatClient`, which the evaluation's LLM judge uses too. This
+module adds what a diagnosis backend needs: frames -> messages (base64 JPEG data URLs, one ``image_url`` block per
+frame, the prompt text last: the official layout, images first), decoding settings, timings and a semaphore capping
+concurrent requests per backend. The API key is read from the environment and never logged
 or put in an error message.
 """
 
@@ -36,6 +37,7 @@ API_KEY_ENVS: tuple[str, ...] = ("VIFAILBACK_API_KEY", "OPENAI_API_KEY")
 class OpenAIOptions:
     base_url: str
     model: str
+    #: The variable holding the API key: None reads :data:`API_KEY_ENVS`; "" sends no key.
     api_key_env: str | None = None
     #: Seconds of silence allowed on the socket (connect, or between two reads).
     timeout_s: float = 120.0
@@ -74,9 +76,14 @@ def build_messages(frames: Sequence[np.ndarray], prompt: str, quality: int = 90)
     return [{"role": "user", "content": content}]
 
 
+def key_envs(name: str | None = None) -> tuple[str, ...]:
+    """Where the key is read from: ``$name`` when a name is given, none for "", else :data:`API_KEY_ENVS`."""
+    return API_KEY_ENVS if name is None else (name,) if name else ()
+
+
 def api_key_from_env(name: str | None = None) -> str | None:
-    """The key in ``$name`` when a name is given, else in the first of :data:`API_KEY_ENVS` that is set, or None."""
-    for env in (name,) if name else API_KEY_ENVS:
+    """The key in the first variable of :func:`key_envs` that is set, or None."""
+    for env in key_envs(name):
         value = os.environ.get(env)
         if value:
             return value
@@ -87,7 +94,7 @@ class OpenAICompatibleBackend:
     def __init__(self, options: OpenAIOptions) -> None:
         self.options = options
         self.name = options.model
-        names = (options.api_key_env,) if options.api_key_env else API_KEY_ENVS
+        names = key_envs(options.api_key_env)
         self.client = ChatClient(
             options.base_url,
             options.model,
@@ -95,7 +102,7 @@ class OpenAICompatibleBackend:
             timeout_s=options.timeout_s,
             retries=options.max_retries,
             backoff_s=options.backoff_s,
-            key_source=" or ".join(f"${n}" for n in names),
+            key_source=" or ".join(f"${n}" for n in names) or None,
             deadline_s=options.deadline_s,
         )
         self.url = self.client.url

@@ -1,7 +1,7 @@
 """The one HTTP client for OpenAI-compatible ``/chat/completions`` servers (vLLM, SGLang, a hosted API).
 
-Standard library only (``urllib``). Used by the library's :class:`~.openai_backend.OpenAICompatibleBackend` and by
-the evaluation's served generator and LLM judge. Two bounds hold every call:
+Standard library only (``urllib``). Used by :class:`~.openai_backend.OpenAICompatibleBackend` (the app's, the
+CLI's and the bench's served model) and by the evaluation's LLM judge. Two bounds hold every call:
 
 * ``timeout_s`` bounds each socket wait (connect, or silence between two reads);
 * the *deadline* bounds the whole call by the wall clock: connect, headers, the whole body or stream, retries and

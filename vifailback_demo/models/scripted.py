@@ -1,13 +1,14 @@
-"""A deterministic backend that answers with given text: the offline demo's model and the tests' fake.
+"""Deterministic backends that answer with given text: the offline demo's model and the tests' fake
+(:class:`ScriptedBackend`), and the bench's reference answerer (:class:`ReferenceBackend`).
 
-Like LeRobot's fakes it ships in the package. It streams its answer in small pieces (optionally with a delay) so
-the app's streaming view works without a model, and it records every call for tests.
+Like LeRobot's fakes they ship in the package. The scripted backend streams its answer in small pieces (optionally
+with a delay) so the app's streaming view works without a model, and it records every call for tests.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -93,3 +94,29 @@ class ScriptedBackend:
         if first is not None:
             timings["first_token"] = first
         return GenerationResult(text=text, new_tokens=None, timings=timings, model=self.name)
+
+
+@dataclass(frozen=True)
+class ReferenceBackend:
+    """Answers each prompt with the reply ``answers`` holds for it (an unknown prompt gets empty text).
+
+    ``python -m eval run --backend reference`` answers the bench with its own references: a scorer sanity check
+    that should score 100%. Unlike :class:`ScriptedBackend` it returns the reply whole (no token limit), needs no
+    frames and records nothing, so any number of threads may call it.
+    """
+
+    answers: Mapping[str, str]
+    name: str = "reference"
+
+    def generate(
+        self,
+        frames: Sequence[np.ndarray],
+        prompt: str,
+        *,
+        settings: GenerationSettings | None = None,
+        on_text: TextCallback | None = None,
+    ) -> GenerationResult:
+        text = self.answers.get(prompt, "")
+        if on_text is not None and text:
+            on_text(text)
+        return GenerationResult(text=text, model=self.name)

@@ -60,9 +60,12 @@ class LiveSnapshot:
 
 
 class LiveService:
-    def __init__(self, config: AppConfig, diagnosis: Any, store: Any, *, fps: float = 25.0) -> None:
+    def __init__(
+        self, config: AppConfig, diagnosis: Any, store: Any, *, fps: float = 25.0, watchdog_s: float = 5.0
+    ) -> None:
         self.config, self.diagnosis, self.store = config, diagnosis, store
         self.fps = fps  # action rate: real time by default, also for the simulator, so an operator can follow it
+        self.watchdog_s = watchdog_s  # policy / robot / camera silence that holds the robot
         self._lock = threading.RLock()  # connect / disconnect / start / decisions, one at a time
         self._robot: Any = None
         self._sup: Any = None
@@ -169,6 +172,7 @@ class LiveService:
             executors["pmc"] = make_executor("pmc")
         config = SupervisorConfig(
             fps=self.fps,
+            watchdog_s=self.watchdog_s,
             mode="correction",
             stop_when=(lambda: robot.success) if is_sim else None,
         )

@@ -28,8 +28,8 @@ def editor_picture(c: dict[str, Any], prefix: str = "") -> None:
         interactive=False,
         elem_id=f"{prefix}keyframe-editor",
     )
-    c["hint"] = gr.Markdown()
-    c["warnings"] = gr.Markdown(elem_id=f"{prefix}consistency")
+    c["hint"] = gr.Markdown(label="Symbol hint", show_label=False)
+    c["warnings"] = gr.Markdown(label="Command and symbols check", show_label=False, elem_id=f"{prefix}consistency")
 
 
 def symbol_tools(c: dict[str, Any], prefix: str = "") -> None:

@@ -64,7 +64,7 @@ def _diagnose_tab(services: Services, c: dict[str, Any]) -> None:
                 info="avoidance: what to do at the keyframe before the failure; correction: how to recover after it",
             )
             c["run"] = gr.Button("Run diagnosis", variant="primary", elem_id="run-button")
-    c["summary"] = gr.Markdown(elem_id="run-summary")
+    c["summary"] = gr.Markdown(label="Run summary", show_label=False, elem_id="run-summary")
     c["reasoning"] = gr.Textbox(
         label="Model reasoning (streamed)", lines=5, max_lines=12, autoscroll=True, elem_id="reasoning"
     )
@@ -99,8 +99,8 @@ def _diagnose_tab(services: Services, c: dict[str, Any]) -> None:
         c["reject"] = gr.Button("Reject", elem_id="reject", interactive=False)
         c["skip"] = gr.Button("Skip", elem_id="skip", interactive=False)
         c["send"] = gr.Button("Send to VLA (outbox)", elem_id="send", interactive=False)
-    c["decision_out"] = gr.Markdown(elem_id="decision-out")
-    c["send_out"] = gr.Markdown()
+    c["decision_out"] = gr.Markdown(label="Decision", show_label=False, elem_id="decision-out")
+    c["send_out"] = gr.Markdown(label="Outbox", show_label=False)
     c["vqa"] = gr.JSON(label="VQA training pairs derived from this correction")
 
 
@@ -126,8 +126,9 @@ def _corrections_tab(services: Services, c: dict[str, Any]) -> None:
         c["f_type"] = gr.Dropdown([ANY, *FAILURE_TYPES], value=ANY, label="Failure type")
         c["f_search"] = gr.Textbox(label="Task contains")
         c["refresh"] = gr.Button("Refresh")
-    c["stats"] = gr.Markdown()
+    c["stats"] = gr.Markdown(label="Store counts", show_label=False)
     c["records"] = gr.Dataframe(
+        label="Stored corrections",
         headers=["id", "created", "decision", "review", "failure type", "task", "source", "rev"],
         value=[],
         interactive=False,
@@ -143,16 +144,17 @@ def _corrections_tab(services: Services, c: dict[str, Any]) -> None:
         c["reviewed_only"] = gr.Checkbox(label="Reviewed only")
         c["hub_repo"] = _hub_repo_box(bool(services.config.auth), services.config.hub_repo)
         c["export"] = gr.Button("Export (zip)", variant="primary")
-    c["export_out"] = gr.Markdown()
+    c["export_out"] = gr.Markdown(label="Export message", show_label=False)
     c["export_file"] = gr.File(label="Download")
 
 
-def binder(c: dict[str, Any], files: ImageFiles) -> Callable[..., None]:
-    """``on(event, handler, input names, output names, **kw)`` for the components of ``c``."""
+def binder(c: dict[str, Any], files: ImageFiles) -> Callable[..., Any]:
+    """``on(event, handler, input names, output names, **kw)`` for the components of ``c``; returns gradio's
+    dependency (``.then(...)`` chains a follow-up)."""
 
-    def on(event, fn, inputs: list[str], outs: tuple[str, ...] | list[str], **kw: Any) -> None:
+    def on(event, fn, inputs: list[str], outs: tuple[str, ...] | list[str], **kw: Any) -> Any:
         kw.setdefault("api_visibility", "public" if "api_name" in kw else "undocumented")
-        event(named(fn, c, files), [c[n] for n in inputs], outputs(c, outs), **kw)
+        return event(named(fn, c, files), [c[n] for n in inputs], outputs(c, outs), **kw)
 
     return on
 

@@ -25,7 +25,7 @@ from vifailback_demo.ui.errors import warn
 from vifailback_demo.ui.inputs import fraction, whole
 from vifailback_demo.ui.state import RunState, clamp_keyframe
 
-CONTROL_OUTPUTS = ("live_status", "live_timer")
+CONTROL_OUTPUTS = ("live_status",)
 #: What a timer tick (and every control) refreshes.
 POLL_OUTPUTS = (
     "live_status",
@@ -94,11 +94,12 @@ class LiveHandlers:
         self.live = services.live
 
     # --- connection and control ------------------------------------------------------------------------------
-    def _status(self, active: bool | None = None) -> dict[str, Any]:
-        out: dict[str, Any] = {"live_status": status_markdown(self.live.snapshot(), self.live.refusal())}
-        if active is not None:
-            out["live_timer"] = gr.Timer(active=active)
-        return out
+    def _status(self) -> dict[str, Any]:
+        return {"live_status": status_markdown(self.live.snapshot(), self.live.refusal())}
+
+    def watch(self) -> dict[str, Any]:
+        """The timer runs while a robot is connected (chained after every control; not an API output)."""
+        return {"live_timer": gr.Timer(active=self.live.connected)}
 
     def connect(self, robot: str, policy: str, diagnoser: str, failure_rate: Any, seed: Any) -> dict[str, Any]:
         settings = LiveSettings(
@@ -109,15 +110,15 @@ class LiveHandlers:
             seed=whole(seed, "seed", 0, 2**31 - 1),
         )
         self.live.connect(settings)
-        return self._status(active=True)
+        return self._status()
 
     def disconnect(self) -> dict[str, Any]:
         self.live.disconnect()
-        return {**self._status(active=False), "live_proposal_box": gr.update(visible=False)}
+        return {**self._status(), "live_proposal_box": gr.update(visible=False)}
 
     def start(self, task: str | None, every: Any) -> dict[str, Any]:
         self.live.start(task or "", whole(every, "check every (chunks)", 1, 100))
-        return self._status(active=True)
+        return self._status()
 
     def pause(self) -> dict[str, Any]:
         self.live.pause()
@@ -132,8 +133,9 @@ class LiveHandlers:
         return self._status()
 
     def tab_opened(self) -> dict[str, Any]:
-        """Watch only while connected: a page that never connects sends no polls."""
-        return self._status(active=self.live.connected)
+        """The state as the tab opens (``watch`` then starts the timer if connected: a page that never connects
+        sends no polls)."""
+        return self._status()
 
     # --- the timer -------------------------------------------------------------------------------------------
     def poll(self, seen: str) -> dict[str, Any]:

@@ -51,7 +51,10 @@ def live_tab(services: Services, lc: dict[str, Any]) -> None:
         lc["live_disconnect"] = gr.Button("Disconnect", elem_id="live-disconnect")
     refusal = services.live.refusal()
     lc["live_status"] = gr.Markdown(
-        f"**Robot control is off.** {refusal}" if refusal else "**Not connected.**", elem_id="live-status"
+        f"**Robot control is off.** {refusal}" if refusal else "**Not connected.**",
+        label="Live status",
+        show_label=False,
+        elem_id="live-status",
     )
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
@@ -66,7 +69,7 @@ def live_tab(services: Services, lc: dict[str, Any]) -> None:
             lc["live_stop"] = gr.Button("STOP", variant="stop", elem_id="live-stop", size="lg")
     with gr.Group(visible=False, elem_id="live-proposal-box") as box:
         lc["live_proposal_box"] = box
-        lc["live_proposal"] = gr.Markdown(elem_id="live-proposal")
+        lc["live_proposal"] = gr.Markdown(label="Proposal", show_label=False, elem_id="live-proposal")
         lc["gallery"] = gr.Gallery(
             label="Frames the model saw - click one to make it the keyframe (★, amber frame)",
             columns=8,
@@ -92,14 +95,26 @@ def live_tab(services: Services, lc: dict[str, Any]) -> None:
         with gr.Row():
             lc["live_accept"] = gr.Button("Accept & execute", variant="primary", elem_id="live-accept")
             lc["live_reject"] = gr.Button("Reject & resume", elem_id="live-reject")
-    lc["live_decision"] = gr.Markdown(elem_id="live-decision")
+    lc["live_decision"] = gr.Markdown(label="Live decision", show_label=False, elem_id="live-decision")
+
+
+def named_watch(live: LiveHandlers) -> Callable[[], Any]:
+    """``live.watch`` as a plain gradio function (it returns one component's update)."""
+
+    def watch() -> Any:
+        return live.watch()["live_timer"]
+
+    return watch
 
 
 def wire_live(on: Callable[..., None], lc: dict[str, Any], services: Services, tab: Any) -> None:
     live = LiveHandlers(services)
     robot_kw = {"concurrency_id": "robot", "concurrency_limit": 1}  # one robot: its controls one at a time
     settings = ["live_robot", "live_policy", "live_diagnoser", "live_failure_rate", "live_seed"]
-    on(lc["live_connect"].click, live.connect, settings, CONTROL_OUTPUTS, api_name="live_connect", **robot_kw)
+    watch = {"fn": named_watch(live), "inputs": None, "outputs": [lc["live_timer"]], "api_visibility": "private"}
+    on(lc["live_connect"].click, live.connect, settings, CONTROL_OUTPUTS, api_name="live_connect", **robot_kw).then(
+        **watch
+    )
     on(
         lc["live_disconnect"].click,
         live.disconnect,
@@ -107,7 +122,7 @@ def wire_live(on: Callable[..., None], lc: dict[str, Any], services: Services, t
         [*CONTROL_OUTPUTS, "live_proposal_box"],
         api_name="live_disconnect",
         **robot_kw,
-    )
+    ).then(**watch)
     on(
         lc["live_start"].click,
         live.start,
@@ -115,7 +130,7 @@ def wire_live(on: Callable[..., None], lc: dict[str, Any], services: Services, t
         CONTROL_OUTPUTS,
         api_name="live_start",
         **robot_kw,
-    )
+    ).then(**watch)
     on(lc["live_pause"].click, live.pause, [], ["live_status"], api_name="live_pause", **robot_kw)
     on(lc["live_resume"].click, live.resume, [], ["live_status"], api_name="live_resume", **robot_kw)
     # Stop never waits behind another control: its own queue, no limit.
@@ -129,7 +144,7 @@ def wire_live(on: Callable[..., None], lc: dict[str, Any], services: Services, t
         concurrency_limit=None,
         show_progress="hidden",
     )
-    on(tab.select, live.tab_opened, [], CONTROL_OUTPUTS)
+    on(tab.select, live.tab_opened, [], CONTROL_OUTPUTS).then(**watch)
     decision_in = ["live_seen", "run_state", "editor_state", "keyframe", "failure_type", "low_level", "live_executor"]
     on(lc["live_accept"].click, live.accept, decision_in, DECISION_OUTPUTS, api_name="live_accept", **robot_kw)
     on(lc["live_reject"].click, live.reject, ["live_seen"], DECISION_OUTPUTS, api_name="live_reject", **robot_kw)
