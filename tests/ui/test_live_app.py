@@ -105,3 +105,15 @@ def test_bad_connection_fields_get_one_line_errors(live_app):
         assert not services.live.connected
     res, _ = call(client, "", 6, api_name="/live_start")
     assert isinstance(res, Exception) and "press Connect" in str(res)
+
+
+def test_every_endpoint_output_has_a_name(live_app):
+    """gradio names an unlabelled output value_N; API users read outputs by name."""
+    _, client = live_app
+    info = client.view_api(return_format="dict", print_info=False)
+    unnamed = {
+        name: [r.get("label") for r in ep["returns"] if not r.get("label") or r["label"].startswith("value_")]
+        for name, ep in info["named_endpoints"].items()
+    }
+    assert not any(unnamed.values()), {k: v for k, v in unnamed.items() if v}
+    assert {"/diagnose", "/accept", "/live_connect", "/live_status", "/live_accept"} <= set(info["named_endpoints"])
