@@ -87,6 +87,18 @@ def test_live_tab_connect_review_accept_resume_in_chromium(live_url, tmp_path: P
             page.wait_for_function(f"n => document.querySelectorAll('{CELLS}').length > n", arg=rows)
             page.locator("#live-proposal-box button", has_text="Undo").click()  # the model's proposal, as it was
             page.wait_for_function(f"n => document.querySelectorAll('{CELLS}').length == n", arg=rows)
+            # The command/symbol check follows the typed command at once (not only on Enter), then comes back.
+            command = page.locator("#live-low-level textarea")
+            proposed = command.input_value()
+            before = page.locator("#live-consistency").inner_text()
+            command.fill("Rotate the left gripper clockwise.")
+            page.wait_for_function(
+                "b => document.querySelector('#live-consistency')?.innerText !== b", arg=before, timeout=10_000
+            )
+            command.fill(proposed)
+            page.wait_for_function(
+                "b => document.querySelector('#live-consistency')?.innerText === b", arg=before, timeout=10_000
+            )
             page.get_by_label("pmc").check()
             page.locator("#live-accept").click()
             page.locator("#live-decision").get_by_text("executing with PMC").wait_for(state="visible")
