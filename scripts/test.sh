@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
-# Set up the virtual environment (once; later runs only top it up) and run the whole test suite.
-#   bash scripts/test.sh [pytest args]        e.g. bash scripts/test.sh -m slow
+# Set up the virtual environment (once; later runs only top it up), check lint and formatting, and run the tests.
+#   bash scripts/test.sh [pytest args]
+# The arguments go to pytest after pyproject's addopts, and a later -m replaces addopts' -m 'not gpu and not slow':
+#   bash scripts/test.sh                      the default run: every test but the slow and GPU ones
+#   bash scripts/test.sh -m slow              only the slow tests (real training runs, the bundled model's bench and
+#                                             verdict checks, memory growth, statistics over many episodes)
+#   bash scripts/test.sh -m 'not gpu'         everything a CPU machine can run (the default run plus the slow tests)
+#   bash scripts/test.sh -m gpu               the GPU tests (on a CUDA machine)
+# Mark a test @pytest.mark.slow when it takes more than ~10 s on a 2-core CPU and no user path depends on it alone.
 # VIFAILBACK_VENV picks the environment directory (CI passes a fresh one); default .venv
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -100,6 +100,7 @@ def test_arrows_start_at_the_gripper_and_point_to_the_goal_in_axis_colours(varia
         assert float(want @ got) > 0.9 * np.linalg.norm(want) * np.linalg.norm(got)
 
 
+@pytest.mark.slow  # statistics over 400 generated episodes; every variant is built one by one above
 def test_every_type_and_variant_occurs_and_success_rate_is_about_13_percent() -> None:
     variants: Counter = Counter()
     for index in range(400):

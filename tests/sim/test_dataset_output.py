@@ -86,7 +86,7 @@ def test_same_seed_gives_byte_identical_json(tmp_path) -> None:
     def run(name: str, seed: int, workers: int) -> dict[str, bytes]:
         out = tmp_path / name
         generate(
-            GenerateConfig(episodes=4, seed=seed, out=str(out), width=160, height=120, workers=workers, progress=False)
+            GenerateConfig(episodes=2, seed=seed, out=str(out), width=160, height=120, workers=workers, progress=False)
         )
         return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.json"))}
 
@@ -95,6 +95,7 @@ def test_same_seed_gives_byte_identical_json(tmp_path) -> None:
     assert first["annotations.json"] != other["annotations.json"]
 
 
+@pytest.mark.slow  # generates 25 episodes under tracemalloc (about 2 minutes on 2 cores)
 def test_memory_stays_flat_as_episodes_grow(tmp_path) -> None:
     def peak(n: int) -> int:
         tracemalloc.start()

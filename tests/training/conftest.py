@@ -1,4 +1,5 @@
-"""A tiny random Qwen3-VL and a small VQA dataset, built once per session (no network)."""
+"""A small VQA dataset and a briefly trained tiny Qwen3-VL, built once per session (no network); the tiny random
+model itself (``tiny_model_dir``) comes from tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -14,13 +15,6 @@ from vifailback_demo.core.symbols import Crosshair, StraightArrow
 from vifailback_demo.imageio import write_image_rgb
 
 TASK = "Use the right arm to place the orange block into the bowl."
-
-
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    from vifailback_demo.models.tiny import build_tiny_qwen3vl
-
-    return build_tiny_qwen3vl(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 
 
 def make_dataset(root: Path, episodes: int = 6, frames: int = 3, missing: int = 1) -> Path:

@@ -6,11 +6,14 @@ import json
 import subprocess
 import sys
 
-import torch
-from transformers import AutoModelForImageTextToText, AutoProcessor
+import pytest
 
 
+@pytest.mark.slow  # a real training run of the recipe (data, tokenizer, model from scratch) in a subprocess
 def test_tiny_recipe_builds_trains_and_exports_a_loadable_model(tmp_path):
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
     work, out = tmp_path / "work", tmp_path / "model"
     cmd = [sys.executable, "-m", "training", "tiny", "--episodes", "3", "--seed", "7", "--work", str(work)]
     cmd += ["--out", str(out), "--workers", "2", "--vocab-size", "400", "--hidden-size", "32", "--layers", "1"]

@@ -10,14 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from training.collator import IGNORE_INDEX, SFTCollator
 from training.config import TrainConfig, load_config
 from training.data import cot_type_first, load_samples, parse_source, split_by_episode
-from training.hooks import HOOK_FIELDS, TrainHook
-from training.modeling import load_model, load_processor
-from training.train import train
 from vifailback_demo.core.answer import format_cot_answer, parse_answer
 from vifailback_demo.errors import DatasetError
 from vifailback_demo.imageio import write_image_rgb
@@ -179,6 +174,9 @@ def test_held_out_split_follows_split_seed_not_the_shuffle_seed(tiny_model_dir, 
 
 
 def test_collator_masks_the_prompt_exactly(tiny_model_dir, vqa_dataset):
+    from training.collator import IGNORE_INDEX, SFTCollator
+    from training.modeling import load_processor
+
     root, train_file = vqa_dataset
     cfg = TrainConfig(model=str(tiny_model_dir), train_files=[str(train_file)], dataset_root=str(root))
     processor = load_processor(cfg)
@@ -200,6 +198,8 @@ def test_collator_masks_the_prompt_exactly(tiny_model_dir, vqa_dataset):
 
 
 def test_lora_targets_language_model_and_trains_merger(tiny_model_dir, vqa_dataset):
+    from training.modeling import load_model
+
     cfg = smoke_config(tiny_model_dir, vqa_dataset, "unused")
     model = load_model(cfg)
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
@@ -218,6 +218,8 @@ def test_lora_targets_language_model_and_trains_merger(tiny_model_dir, vqa_datas
 
 
 def _logits(model, batch):
+    import torch
+
     model.eval()
     with torch.no_grad():
         return model(**{k: v for k, v in batch.items() if k != "labels"}).logits
@@ -230,6 +232,8 @@ def _losses(run_dir):
 
 
 def test_full_finetune_loss_goes_down(tiny_model_dir, vqa_dataset, tmp_path):
+    from training.train import train
+
     cfg = smoke_config(
         tiny_model_dir,
         vqa_dataset,
@@ -250,46 +254,54 @@ def test_full_finetune_loss_goes_down(tiny_model_dir, vqa_dataset, tmp_path):
     assert sum(losses[-3:]) / 3 < 0.6 * sum(losses[:3]) / 3, losses
 
 
-class RecordingHook(TrainHook):
+def _recording_hook():
     """A hook with its own parameter, pulled towards 3 by the loss term it adds; it records what the loop gives it."""
+    import torch
 
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-        self.param = torch.nn.Parameter(torch.zeros(()))
-        self.module = torch.nn.Module()
-        self.module.register_parameter("p", self.param)
+    from training.hooks import HOOK_FIELDS, TrainHook
 
-    def on_data(self, samples):
-        self.calls.append("on_data")
-        return {"hook_samples": len(samples)}
+    class RecordingHook(TrainHook):
+        def __init__(self) -> None:
+            self.calls: list[str] = []
+            self.param = torch.nn.Parameter(torch.zeros(()))
+            self.module = torch.nn.Module()
+            self.module.register_parameter("p", self.param)
 
-    def modules(self, model):
-        self.calls.append("modules")
-        return [self.module]
+        def on_data(self, samples):
+            self.calls.append("on_data")
+            return {"hook_samples": len(samples)}
 
-    def attach(self, model, modules):
-        self.calls.append("attach")
-        self.prepared = modules[0]
+        def modules(self, model):
+            self.calls.append("modules")
+            return [self.module]
 
-    def batch_fields(self, samples):
-        return {"rows": torch.tensor([len(s.images) for s in samples])}
+        def attach(self, model, modules):
+            self.calls.append("attach")
+            self.prepared = modules[0]
 
-    def loss(self, batch, training):
-        self.calls.append("loss" if training else "eval_loss")
-        assert batch[HOOK_FIELDS]["rows"].shape == (batch["input_ids"].shape[0],)
-        return (self.prepared.p - 3.0) ** 2
+        def batch_fields(self, samples):
+            return {"rows": torch.tensor([len(s.images) for s in samples])}
 
-    def metrics(self, accelerator, training):
-        return {"hook_p": float(self.param.detach())} if training else {"eval_hook": 1.0}
+        def loss(self, batch, training):
+            self.calls.append("loss" if training else "eval_loss")
+            assert batch[HOOK_FIELDS]["rows"].shape == (batch["input_ids"].shape[0],)
+            return (self.prepared.p - 3.0) ** 2
 
-    def detach(self):
-        self.calls.append("detach")
+        def metrics(self, accelerator, training):
+            return {"hook_p": float(self.param.detach())} if training else {"eval_hook": 1.0}
+
+        def detach(self):
+            self.calls.append("detach")
+
+    return RecordingHook()
 
 
 def test_a_hook_adds_a_batch_field_a_trained_module_and_a_loss_term_and_is_not_exported(
     tiny_model_dir, vqa_dataset, tmp_path
 ):
-    hook = RecordingHook()
+    from training.train import train
+
+    hook = _recording_hook()
     run = train(
         smoke_config(tiny_model_dir, vqa_dataset, tmp_path / "run", max_steps=2, grad_accum=1, save_every=0),
         hooks=[hook],
@@ -306,8 +318,13 @@ def test_a_hook_adds_a_batch_field_a_trained_module_and_a_loss_term_and_is_not_e
 
 
 def test_lora_loss_goes_down_and_adapter_reloads_identically(pretrained_tiny_dir, vqa_dataset, tmp_path):
+    import torch
     from peft import PeftModel
     from transformers import AutoModelForImageTextToText
+
+    from training.collator import SFTCollator
+    from training.modeling import load_processor
+    from training.train import train
 
     tiny_model_dir = pretrained_tiny_dir
     cfg = smoke_config(
@@ -344,10 +361,14 @@ def test_lora_loss_goes_down_and_adapter_reloads_identically(pretrained_tiny_dir
 
 
 def test_merged_model_matches_base_plus_adapter(tiny_model_dir, vqa_dataset, tmp_path):
+    import torch
     from peft import PeftModel
     from transformers import AutoModelForImageTextToText
 
+    from training.collator import SFTCollator
     from training.merge import merge_adapter
+    from training.modeling import load_processor
+    from training.train import train
 
     cfg = smoke_config(
         tiny_model_dir, vqa_dataset, tmp_path / "run", max_steps=3, learning_rate=1e-2, save_every=0, eval_fraction=0.0
@@ -364,6 +385,10 @@ def test_merged_model_matches_base_plus_adapter(tiny_model_dir, vqa_dataset, tmp
 
 
 def test_resumed_run_continues_from_the_saved_step(tiny_model_dir, vqa_dataset, tmp_path):
+    import torch
+
+    from training.train import train
+
     common = dict(max_steps=4, save_every=2, keep_checkpoints=3, grad_accum=2, eval_fraction=0.2, eval_every=0)
     whole = train(smoke_config(tiny_model_dir, vqa_dataset, tmp_path / "a", **common))
     assert sorted(p.name for p in (tmp_path / "a").glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
@@ -384,6 +409,10 @@ def test_resumed_run_continues_from_the_saved_step(tiny_model_dir, vqa_dataset, 
 
 
 def test_time_budget_stops_cleanly_and_resume_finishes_the_same_schedule(tiny_model_dir, vqa_dataset, tmp_path):
+    import torch
+
+    from training.train import train
+
     common = dict(max_steps=4, save_every=0, eval_fraction=0.2, eval_every=0)
     whole = train(smoke_config(tiny_model_dir, vqa_dataset, tmp_path / "a", **common))
     assert json.loads((tmp_path / "a" / "summary.json").read_text())["stopped"] == "done"
@@ -405,7 +434,9 @@ def test_time_budget_stops_cleanly_and_resume_finishes_the_same_schedule(tiny_mo
             smoke_config(tiny_model_dir, vqa_dataset, tmp_path / "c", max_minutes=bad).validate()
 
 
-def test_cli_help_config_and_errors(tmp_path):
+def test_cli_help_config_and_errors(tmp_path, capsys):
+    from training.__main__ import main
+
     run = lambda *a: subprocess.run([sys.executable, "-m", "training", *a], capture_output=True, text=True, timeout=120)  # noqa: E731
     helped = run("--help")
     assert helped.returncode == 0 and "merge" in helped.stdout and "LoRA" in helped.stdout
@@ -424,15 +455,13 @@ def test_cli_help_config_and_errors(tmp_path):
     assert cfg["train_files"] == ["a.json", "b.json:2"]
     bad = run("train", "--set", "lora_rnak=4")
     assert bad.returncode == 2 and "unknown config key" in bad.stderr and "Traceback" not in bad.stderr
-    missing = run(
+    # In-process (a subprocess would spend seconds importing torch before it reads the model path).
+    missing = main([
         "train", "--set", "model=/nonexistent", "--set", "train_files=x.json", "--set", f"dataset_root={tmp_path}",
         "--set", f"output_dir={tmp_path / 'run'}",
-    )  # fmt: skip
-    assert (
-        missing.returncode == 2
-        and "Traceback" not in missing.stderr
-        and "expected a local model directory" in missing.stderr
-    )
+    ])  # fmt: skip
+    err = capsys.readouterr().err
+    assert missing == 2 and err.count("\n") == 1 and "expected a local model directory" in err
     assert not (tmp_path / "run").exists()  # bad input writes nothing
     presets = run("presets")
     assert {"paper_lora", "cpu_smoke", "tiny_scratch", "multi_gpu_lora"} <= {
@@ -450,6 +479,9 @@ def _render(processor, n_images: int, **kwargs) -> str:
 
 def test_chat_template_option_labels_images_and_is_saved_with_the_model(tiny_model_dir, vqa_dataset, tmp_path):
     from transformers import AutoProcessor
+
+    from training.modeling import load_processor
+    from training.train import train
 
     cfg = smoke_config(
         tiny_model_dir, vqa_dataset, tmp_path / "run", method="full", max_steps=1, grad_accum=1, save_every=0,
@@ -478,7 +510,10 @@ def test_unknown_chat_template_is_refused():
 def test_bf16_mixed_keeps_fp32_weights_and_computes_under_bf16_autocast(
     tiny_model_dir, vqa_dataset, tmp_path, monkeypatch
 ):
+    import torch
+
     import training.train as train_module
+    from training.train import train
 
     computed: list[torch.dtype] = []
     real_load = train_module.load_model
@@ -517,8 +552,12 @@ def _colour_frames(rng: np.random.Generator, colour: tuple[int, int, int], squar
 def _held_out_colours_named(model_dir, tmp_path, *, frames: int, square: bool, steps: int, lr: float):
     """Train on "Which colour is shown?" where only the pixels tell red from blue; held-out episodes named right
     (of 12) by comparing the loss of both answers, and the trained model's directory."""
+
+    import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
+    from training.collator import SFTCollator
+    from training.train import train
     from vifailback_demo.core.dataset import VQARecord, write_vqa_records
 
     rng = np.random.default_rng(1)
@@ -550,6 +589,7 @@ def _held_out_colours_named(model_dir, tmp_path, *, frames: int, square: bool, s
     return right, final
 
 
+@pytest.mark.slow  # a real training run (about a minute on 2 cores); the default run has the gradient check below
 def test_training_teaches_a_question_only_the_pixels_answer(tiny_model_dir, tmp_path):
     """Every prompt is the same and only the frame's colour tells the answer: if images did not reach the loss
     (a broken collator, processor or merger), held-out accuracy would stay at chance (6 of 12)."""
@@ -562,11 +602,15 @@ def test_training_teaches_a_question_only_the_pixels_answer(tiny_model_dir, tmp_
     trained = frame_reliance(str(final), test_file, limit=12)
     assert trained["samples"] == 12 and trained["gap"] > 0.15, trained
     assert trained["gap"] > 10 * abs(frame_reliance(str(tiny_model_dir), test_file, limit=12)["gap"])
-    proc = subprocess.run(
-        [sys.executable, "-m", "training", "frame-reliance", "--model", str(tmp_path / "none"), "--data", *test_file],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "config.json" in proc.stderr
+
+
+def test_frame_reliance_without_a_model_is_one_line(tmp_path, capsys):
+    from training.__main__ import main
+
+    data = tmp_path / "VQA" / "test.json"
+    code = main(["frame-reliance", "--model", str(tmp_path / "none"), "--data", str(data)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "config.json" in err
 
 
 @pytest.mark.slow  # trains for minutes on 2 cores; the default run has the gradient check below
@@ -583,8 +627,11 @@ def test_every_one_of_twelve_camera_frames_reaches_the_bundled_models_loss(tmp_p
     sample of 12 camera-sized frames through the bundled processor and model. The loss must have a gradient on
     every frame's patches (a dropped or unused image has none), and swapping two frames must change the loss (a
     path that merged or pooled the frames, ignoring their order, would not)."""
+
+    import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
+    from training.collator import SFTCollator
     from training.data import Sample
 
     bundled = Path(__file__).resolve().parents[2] / "assets" / "models" / "vifailback-tiny"

@@ -5,24 +5,26 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from tests.training.test_training import smoke_config
-from training.collator import SFTCollator
 from training.config import TrainConfig
 from training.data import load_samples
-from training.modeling import load_processor
-from training.train import train
-from training.vision_cache import VisionFeatureCache, expand_image_tokens, model_inputs
 
 
 def _model(model_dir):
+    import torch
     from transformers import AutoModelForImageTextToText
 
     return AutoModelForImageTextToText.from_pretrained(str(model_dir), dtype=torch.float32).eval()
 
 
 def test_cached_batch_gives_the_same_ids_and_loss_as_pixels(tiny_model_dir, vqa_dataset):
+    import torch
+
+    from training.collator import SFTCollator
+    from training.modeling import load_processor
+    from training.vision_cache import VisionFeatureCache, model_inputs
+
     root, train_file = vqa_dataset
     cfg = TrainConfig(model=str(tiny_model_dir), train_files=[str(train_file)], dataset_root=str(root))
     processor, model = load_processor(cfg), _model(tiny_model_dir)
@@ -46,6 +48,8 @@ def test_cached_batch_gives_the_same_ids_and_loss_as_pixels(tiny_model_dir, vqa_
 
 
 def test_training_with_the_cache_follows_the_same_losses(tiny_model_dir, vqa_dataset, tmp_path):
+    from training.train import train
+
     def losses(name: str, cache: bool) -> list[float]:
         cfg = smoke_config(
             tiny_model_dir,
@@ -76,6 +80,8 @@ def test_training_with_the_cache_follows_the_same_losses(tiny_model_dir, vqa_dat
 
 
 def test_cache_needs_a_frozen_tower_and_says_what_is_missing(tiny_model_dir):
+    from training.vision_cache import VisionFeatureCache, expand_image_tokens
+
     cfg = TrainConfig(train_files=["a.json"], model="/m", vision_cache=True)  # the paper's default trains the merger
     with pytest.raises(ValueError, match="vision_cache needs freeze_vision=true and train_merger=false"):
         cfg.validate()

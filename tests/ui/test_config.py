@@ -11,7 +11,6 @@ from tests.ui.helpers import make_services, start_app
 from vifailback_demo.errors import ModelNotFoundError
 from vifailback_demo.services.config import load_config
 from vifailback_demo.services.diagnosis import DiagnosisService
-from vifailback_demo.ui import launch_kwargs
 
 
 def test_defaults_env_and_flags(tmp_path: Path) -> None:
@@ -44,6 +43,8 @@ def test_bad_config_is_refused(argv: list[str], message: str) -> None:
 
 
 def test_launch_settings_carry_limits_auth_and_allowed_paths(tmp_path: Path) -> None:
+    from vifailback_demo.ui import launch_kwargs
+
     s = make_services(tmp_path / "data", max_upload_mb=7, auth=(("u", "p"),), port=0)
     kw = launch_kwargs(s)
     assert kw["max_file_size"] == 7 * 1024 * 1024 and kw["auth"] == [("u", "p")]
@@ -54,6 +55,8 @@ def test_launch_settings_carry_limits_auth_and_allowed_paths(tmp_path: Path) -> 
 
 
 def test_a_data_dir_that_holds_a_served_folder_is_refused(tmp_path: Path) -> None:
+    from vifailback_demo.ui import launch_kwargs
+
     s = make_services(tmp_path / "data", dataset_root=tmp_path / "data" / "dataset")
     with pytest.raises(ValueError, match="--data-dir: the corrections store must be a folder of its own"):
         launch_kwargs(s)

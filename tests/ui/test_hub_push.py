@@ -33,7 +33,6 @@ from vifailback_demo.services.hub import (
     validate_repo_id,
 )
 from vifailback_demo.store import FinalVersion
-from vifailback_demo.ui import build_demo, launch
 
 FIXED = "operator-org/vifailback-corrections"
 USER, PASSWORD = "ann", "s3cret-pw"
@@ -88,6 +87,8 @@ def start_app(tmp_path: Path) -> Iterator[Callable[..., tuple[Services, Any, Cli
     started: list[tuple[Services, Any]] = []
 
     def start(**config: Any) -> tuple[Services, Any, Client]:
+        from vifailback_demo.ui import build_demo, launch
+
         services = make_services(tmp_path / f"data{len(started)}", **config)
         add_accepted(services)
         demo = build_demo(services)

@@ -1,6 +1,6 @@
 """Renderer: golden images per symbol, geometric checks, clipping, scale-awareness, input never modified.
 
-Regenerate the golden PNGs after an intended change of look with ``VIFAILBACK_UPDATE_GOLDEN=1 pytest tests/core``
+Regenerate the golden PNGs after an intended change of look with ``VIFAILBACK_UPDATE_GOLDEN=1 pytest tests/render``
 and look at them before committing.
 """
 
@@ -25,7 +25,7 @@ from vifailback_demo.errors import ImageError
 from vifailback_demo.imageio import read_image_rgb, write_image_rgb
 from vifailback_demo.render import SymbolRenderer, SymbolStyle
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+GOLDEN = Path(__file__).resolve().parent / "golden"
 W, H = 320, 240
 GREY = 90
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.engine.conftest import TASK, random_frames
+from tests.video.clips import TASK, random_frames
 from vifailback_demo.core.answer import format_cot_answer
 from vifailback_demo.core.prompts import cot_prompt
 from vifailback_demo.core.symbols import Crosshair

@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from tests.engine.clips import frame_image, make_clip, read_index
+from tests.video.clips import frame_image, make_clip, read_index
 from vifailback_demo.errors import VideoError
 from vifailback_demo.imageio import write_image_rgb
 from vifailback_demo.video.reader import VideoLimits, probe_video, read_video

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.conftest import random_frames
+from tests.video.clips import random_frames
 from vifailback_demo.errors import BackendError, ModelNotFoundError
 from vifailback_demo.models.backend import GenerationSettings, VLMBackend, stream_text
 from vifailback_demo.models.transformers_backend import (

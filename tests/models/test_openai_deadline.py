@@ -14,8 +14,7 @@ import time
 
 import pytest
 
-from tests.engine.conftest import random_frames
-from tests.engine.rawserver import (
+from tests.fakes.httpserver import (
     HTML,
     RawServer,
     answer,
@@ -27,6 +26,7 @@ from tests.engine.rawserver import (
     ping_forever,
     sse_event,
 )
+from tests.video.clips import random_frames
 from vifailback_demo.errors import BackendError, BackendTimeoutError
 from vifailback_demo.models.backend import DeadlineBackend, GenerationResult, default_deadline_s
 from vifailback_demo.models.openai_backend import OpenAICompatibleBackend, OpenAIOptions

@@ -85,3 +85,12 @@ def make_clip(
         container.mux(packet)
     container.close()
     return path
+
+
+#: The task text the tests pair with their clips and frames.
+TASK = "Use the right arm to place the orange block into the bowl."
+
+
+def random_frames(count: int, size: tuple[int, int] = (96, 128), seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (*size, 3), dtype=np.uint8) for _ in range(count)]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.conftest import TASK
+from tests.video.clips import TASK
 from vifailback_demo.cli.main import main
 from vifailback_demo.core.answer import format_cot_answer
 
@@ -84,9 +84,10 @@ def test_tiny_transformers_model_through_the_cli(capsys, tiny_model_dir: Path, h
 
 
 def test_openai_backend_through_the_cli(capsys, h264_clip: Path, tmp_path: Path) -> None:
-    from tests.engine.test_openai_backend import FakeServer
+    from tests.fakes.httpserver import BehaviourServer
+    from vifailback_demo.models.scripted import demo_answer
 
-    server = FakeServer()
+    server = BehaviourServer(demo_answer(3))
     try:
         code, _out, err = _run(
             capsys,
@@ -142,7 +143,7 @@ def test_bad_inputs_exit_2_with_one_line(capsys, tmp_path: Path, make, message: 
 
 
 def test_frame_folder_input(capsys, tmp_path: Path) -> None:
-    from tests.engine.clips import frame_image
+    from tests.video.clips import frame_image
     from vifailback_demo.imageio import write_image_rgb
 
     frames = tmp_path / "frames"

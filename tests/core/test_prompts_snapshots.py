@@ -1,6 +1,6 @@
 """Snapshot tests: every prompt of the 11 task types (plus the correction CoT) is pinned byte for byte.
 
-Regenerate after an intended wording change with ``UPDATE_PROMPT_SNAPSHOTS=1 pytest tests/engine -k snapshot``
+Regenerate after an intended wording change with ``UPDATE_PROMPT_SNAPSHOTS=1 pytest tests/core -k snapshot``
 and review the diff: the VQA files, the tiny model and the bench depend on these exact strings.
 """
 

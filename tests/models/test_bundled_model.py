@@ -1,5 +1,6 @@
-"""The bundled tiny model: it loads offline through the Auto classes, diagnoses a bundled example with no flags,
-and runs end to end through the bench runner on a small synthetic bench made by the test (unseen seed)."""
+"""The bundled tiny model: it loads offline through the Auto classes, diagnoses a bundled example with no flags and
+in the launched app; on request (``-m slow``) it runs end to end through the bench runner on a small synthetic bench
+made by the test (unseen seed), and must tell the bundled failed examples from the successful one."""
 
 from __future__ import annotations
 
@@ -34,8 +35,7 @@ def test_bundled_model_is_small_safetensors_and_loads_offline():
 
 
 def test_diagnose_bundled_example_offline_with_no_model_flag(tmp_path):
-    index = json.loads((REPO / "assets" / "examples" / "index.json").read_text())
-    example = next(e for e in index["examples"] if not e["success"])
+    example = next(e for e in _examples() if not e["success"])
     clip = REPO / "assets" / "examples" / example["clip"]
     proc = run(
         "-m", "vifailback_demo", "diagnose", str(clip), "--task", example["task"], "--out", str(tmp_path), "--json"
@@ -68,6 +68,7 @@ def small_bench(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_eval_runs_the_bundled_model_end_to_end(small_bench, tmp_path):
     bench = small_bench / "VQA" / "ViFailback_VQA_benchmark.json"
     proc = run(
@@ -94,54 +95,66 @@ def test_eval_runs_the_bundled_model_end_to_end(small_bench, tmp_path):
     assert report["average"] is not None and report["average"] > 30, report
 
 
-def test_app_run_to_result_with_the_bundled_model_under_5_s(tmp_path):
-    """Issue 6's latency target, on a bundled example, through the launched app and gradio_client."""
-    import time
-
+def test_app_run_to_result_with_the_bundled_model(tmp_path):
+    """The app's default path on a bundled example, through the launched app and gradio_client (its latency:
+    ``python benchmarks/app_run.py``)."""
     from gradio_client import Client, handle_file
 
     from tests.ui.helpers import free_port, make_services
     from vifailback_demo.ui import build_demo, launch
 
-    index = json.loads((REPO / "assets" / "examples" / "index.json").read_text())
-    example = next(e for e in index["examples"] if not e["success"])
+    example = next(e for e in _examples() if not e["success"])
     clip = REPO / "assets" / "examples" / example["clip"]
     services = make_services(tmp_path / "data", backend="transformers", model=str(TINY))
     demo = build_demo(services)
     launch(demo, services, server_port=free_port(), prevent_thread_lock=True, quiet=True)
     try:
         client = Client(demo.local_url, verbose=False, httpx_kwargs={"timeout": 120})
-        timings = []
-        for _ in range(2):  # the first run includes loading the model
-            started = time.perf_counter()
-            job = client.submit(
-                video=handle_file(str(clip)), task=example["task"], mode="avoidance", api_name="/diagnose"
-            )
-            out = job.result(timeout=120)
-            timings.append(time.perf_counter() - started)
-        print(f"\n[bundled tiny model] Run -> rendered result: first {timings[0]:.2f} s, warm {timings[1]:.2f} s")
-        reasoning, summary = out[0], out[1]
+        job = client.submit(video=handle_file(str(clip)), task=example["task"], mode="avoidance", api_name="/diagnose")
+        reasoning, summary = job.result(timeout=120)[:2]
         assert "<Answer>" in reasoning and ("Failed" in summary or "Successful" in summary), summary
-        assert timings[1] < 5.0, f"Run -> result took {timings[1]:.1f} s with the bundled tiny model; target under 5 s"
     finally:
         demo.close()
         services.close()
 
 
-def test_bundled_model_calls_the_failed_example_videos_failed_as_the_app_samples_them():
-    """The app samples a video without the keyframes the official VQA lists insert; a model that learnt the outcome
-    from the image count (cycle 7 called 3 of these 4 failures successful) fails here (training: app_view_weight)."""
+def _examples() -> list[dict]:
+    return json.loads((REPO / "assets" / "examples" / "index.json").read_text())["examples"]
+
+
+@pytest.fixture(scope="module")
+def app_verdicts() -> dict[str, tuple[str, int]]:
+    """Each bundled example's (status, frames seen) from the bundled model, sampled as the app samples a video."""
     from vifailback_demo.diagnosis import Diagnoser
     from vifailback_demo.models.factory import create_backend
 
-    index = json.loads((REPO / "assets" / "examples" / "index.json").read_text())
     diagnoser = Diagnoser(create_backend("transformers", str(TINY), mode="avoidance"))  # official sampling
     verdicts = {}
-    for example in index["examples"]:
+    for example in _examples():
         d = diagnoser.diagnose(REPO / "assets" / "examples" / example["clip"], example["task"], "avoidance")
         verdicts[example["name"]] = (d.status, d.frames["count"])
-    failed = {e["name"] for e in index["examples"] if not e["success"]}
-    assert len(failed) == 4 and all(verdicts[name][0] == "failed" for name in failed), verdicts
-    for e in index["examples"]:  # what the model saw: frames 0, 25, 50, ... and the last, no inserted keyframes
+    return verdicts
+
+
+@pytest.mark.slow
+def test_bundled_model_calls_the_failed_example_videos_failed_as_the_app_samples_them(app_verdicts):
+    """The app samples a video without the keyframes the official VQA lists insert; a model that learnt the outcome
+    from the image count (an earlier bundled model called 3 of these 4 failures successful) fails here (training:
+    app_view_weight)."""
+    failed = [e["name"] for e in _examples() if not e["success"]]
+    assert len(failed) == 4 and all(app_verdicts[name][0] == "failed" for name in failed), app_verdicts
+    for e in _examples():  # what the model saw: frames 0, 25, 50, ... and the last, no inserted keyframes
         last = e["frames"] - 1
-        assert verdicts[e["name"]][1] == last // 25 + 1 + (last % 25 != 0), verdicts
+        assert app_verdicts[e["name"]][1] == last // 25 + 1 + (last % 25 != 0), app_verdicts
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="the bundled tiny model calls every bundled example failed, the successful clip included; a model that "
+    "tells success from failure passes here, and then this mark must go",
+)
+def test_bundled_model_calls_the_success_example_successful_as_the_app_samples_it(app_verdicts):
+    """The other half of the check above: a model that answers "Failed" to everything passes that one, not this."""
+    succeeded = [e["name"] for e in _examples() if e["success"]]
+    assert succeeded and all(app_verdicts[name][0] == "successful" for name in succeeded), app_verdicts

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.conftest import TASK
-from tests.engine.rawserver import HTML, RawServer, answer, hang, ping_forever
+from tests.fakes.httpserver import HTML, RawServer, answer, hang, ping_forever
+from tests.video.clips import TASK
 from vifailback_demo.cli import diagnose
 from vifailback_demo.cli.main import main
 from vifailback_demo.models import backend
