@@ -311,3 +311,20 @@ def test_decisions_are_offered_only_when_there_is_something_to_decide(services: 
     out = run_to_end(run, picked["video"], picked["task"], "avoidance", picked["picked"])
     assert [out[b].interactive for b in ("accept", "reject", "skip", "send")] == [True] * 4
     assert run.uploaded()["accept"].interactive is False
+
+
+def test_the_banner_says_when_the_bundled_tiny_model_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vifailback_demo.services.diagnosis import TINY_NOTE
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))  # no ViFailback-8B here: the bundled model
+    monkeypatch.delenv("VIFAILBACK_MODEL", raising=False)
+    s = make_services(tmp_path / "data", backend="auto")
+    try:
+        assert "(bundled)" in s.diagnosis.status() and TINY_NOTE in s.diagnosis.status()
+    finally:
+        s.close()
+    scripted = make_services(tmp_path / "data2")
+    try:
+        assert TINY_NOTE not in scripted.diagnosis.status()
+    finally:
+        scripted.close()

@@ -35,6 +35,14 @@ from vifailback_demo.video.sources import IMAGE_SUFFIXES, read_frames
 MAX_FRAME_SIDE = 960
 
 
+#: Said wherever the bundled tiny model is the one answering (a Space visitor must know what they are looking at).
+TINY_NOTE = (
+    "This is the bundled tiny model: a small offline demo that often misreads the frames. For real diagnoses run "
+    "the paper's model: `python app.py --model sii-rhos-ai/ViFailback-8B` on a GPU (after `hf download "
+    "sii-rhos-ai/ViFailback-8B`)."
+)
+
+
 @dataclass(frozen=True)
 class Stage:
     """A progress step: ``name`` in sampling | model | parsing | rendering, ``fraction`` 0-1 of the whole run."""
@@ -95,11 +103,14 @@ class DiagnosisService:
             return "Backend: scripted demo answers (`--backend scripted`)."
         if self._backend is not None:
             took = f", loaded in {self.load_seconds:.1f} s" if self.load_seconds else ""
-            return f"Model: `{self._backend.name}` ({self._plan} backend{took})."
+            choice = getattr(self, "_choice", None)
+            bundled = choice is not None and choice.source == "bundled"
+            return f"Model: `{self._backend.name}` ({self._plan} backend{took})." + (f" {TINY_NOTE}" if bundled else "")
         if self._plan == "openai":
             return f"Model: `{self.config.model}` served at {self.config.openai_base_url or 'the default URL'}."
         choice = self._choice
-        return f"Model: `{choice.spec}` ({choice.source}); loads on the first run."
+        text = f"Model: `{choice.spec}` ({choice.source}); loads on the first run."
+        return text + (f" {TINY_NOTE}" if choice.source == "bundled" else "")
 
     def backend(self) -> VLMBackend:
         """The backend, built on first use; one build even when several sessions ask at once."""
