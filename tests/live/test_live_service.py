@@ -94,6 +94,9 @@ def test_robot_control_is_refused_beyond_loopback_without_a_login(tmp_path, argv
     with pytest.raises(LiveError, match="--auth"):
         svc.connect(ORACLE)
     assert not svc.connected
+    for move in (lambda: svc.start("pick"), svc.resume, svc.reject, lambda: svc.accept(None)):
+        with pytest.raises(LiveError, match="--auth"):  # everything that lets the robot move is refused first
+            move()
     svc.stop()  # stop is always allowed (nothing to stop here)
     login = load_config([*argv, "--auth", "ann:pw", "--data-dir", str(tmp_path / "d")], env={})
     assert LiveService(login, DiagnosisService(login), store=None).refusal() is None

@@ -261,6 +261,8 @@ class LiveService:
             return self._record(sup, proposal, correction, "accept", correction.executor)
 
     def reject(self, reviewer: str = "", expected: str | None = None) -> int:
+        """Drop the proposal and let the policy move the robot again: refused like accept and resume."""
+        self._guard()
         with self._lock:
             sup = self._connected_sup()
             proposal = self._waiting(sup, expected, "reject")
