@@ -109,6 +109,7 @@ def test_bad_settings_are_refused_and_nothing_is_connected(service):
         (LiveSettings(robot="sim", diagnoser="gpt"), "diagnoser: expected"),
         (LiveSettings(robot="sim", failure_rate=2.0), "from 0 to 1"),
         (LiveSettings(robot="serial:/dev/null", policy="builtin"), "simulated robot only"),
+        (LiveSettings(robot="serial:/dev/null", policy="tcp://x"), "ws://HOST:PORT"),  # refused before opening
     ]:
         with pytest.raises(LiveError, match=message):
             svc.connect(settings)

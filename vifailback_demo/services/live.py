@@ -113,6 +113,9 @@ class LiveService:
             raise LiveError("the oracle reads the simulated world: it needs the simulated robot (sim)")
         if not 0.0 <= settings.failure_rate <= 1.0:
             raise LiveError(f"failure rate: expected a number from 0 to 1, got {settings.failure_rate}")
+        policy = settings.policy.strip()
+        if policy != "builtin" and not policy.startswith(("ws://", "wss://")):  # checked before the robot opens
+            raise LiveError(f"policy: expected 'builtin' or a ws://HOST:PORT URL, got {policy!r:.60}")
         with self._lock:
             if self._sup is not None:
                 raise LiveError(f"already connected to {self._settings.robot}; disconnect first")
@@ -146,8 +149,6 @@ class LiveService:
             server = PolicyServer(sim_policy, host="127.0.0.1", port=0).start()  # a real websocket, on loopback
             stack.append(server.close)
             url = server.url
-        elif not url.startswith(("ws://", "wss://")):
-            raise LiveError(f"policy: expected 'builtin' or a ws://HOST:PORT URL, got {url!r:.60}")
         client = PolicyClient(url, timeout_s=30.0, api_key=os.environ.get(API_KEY_ENV) or None)
         stack.append(client.close)
         return client.connect(), sim_policy
