@@ -16,6 +16,7 @@ from vifailback_demo.services.episodes import EpisodesService
 from vifailback_demo.services.examples import ExamplesService
 from vifailback_demo.services.live import LiveService, LiveSettings
 from vifailback_demo.services.outbox import OutboxService
+from vifailback_demo.services.review_queue import ReviewQueue
 
 
 @dataclass
@@ -27,9 +28,12 @@ class Services:
     corrections: CorrectionsService
     outbox: OutboxService
     live: LiveService
+    queue: ReviewQueue | None = None  # with --queue only
 
     def close(self) -> None:
         self.live.close()  # stops a run and holds the robot before the store goes
+        if self.queue is not None:
+            self.queue.close()
         self.corrections.store.close()
 
 
@@ -39,6 +43,9 @@ def build_services(config: AppConfig, *, backend: VLMBackend | None = None) -> S
 
     diagnosis = DiagnosisService(config, backend)
     store = CorrectionsStore(config.data_dir)
+    queue = None
+    if config.queue_dir is not None:
+        queue = ReviewQueue(config.queue_dir, store, diagnosis, lease_s=config.queue_lease_s)
     return Services(
         config=config,
         diagnosis=diagnosis,
@@ -47,6 +54,7 @@ def build_services(config: AppConfig, *, backend: VLMBackend | None = None) -> S
         corrections=CorrectionsService(store),
         outbox=OutboxService(config.data_dir),
         live=LiveService(config, diagnosis, store),
+        queue=queue,
     )
 
 
@@ -60,6 +68,7 @@ __all__ = [
     "LiveService",
     "LiveSettings",
     "OutboxService",
+    "ReviewQueue",
     "Services",
     "Stage",
     "build_services",

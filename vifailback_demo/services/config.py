@@ -51,6 +51,10 @@ class AppConfig:
     model_deadline_s: float | None = None
     #: The only Hub repo the UI pushes to (``--hub-repo``); see services/hub.py for who may push.
     hub_repo: str | None = None
+    #: A folder of videos or a dataset root to review clip by clip (``--queue``; services/review_queue.py).
+    queue_dir: Path | None = None
+    #: Seconds a claimed queue clip may sit untouched before another reviewer may take it.
+    queue_lease_s: float = 1800.0
 
     @property
     def max_upload_bytes(self) -> int:
@@ -76,6 +80,7 @@ class AppConfig:
             "share": self.share,
             "hub_repo": self.hub_repo,
             "model_deadline_s": self.model_deadline_s,
+            "queue": str(self.queue_dir) if self.queue_dir else None,
         }
 
 
@@ -93,6 +98,7 @@ def parse_auth(text: str | None) -> tuple[tuple[str, str], ...]:
 
 
 MODEL_DEADLINE_ENV = "VIFAILBACK_MODEL_DEADLINE_S"
+QUEUE_ENV = "VIFAILBACK_QUEUE"
 
 
 def parse_deadline(text: str | None, source: str) -> float | None:
@@ -130,6 +136,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset-root", help="a ViFailback-layout dataset whose episodes visitors may pick")
     p.add_argument("--share", action="store_true", help="create a public gradio.live link (off by default)")
     p.add_argument("--hub-repo", help=f"the one Hub repo exports may be pushed to (else ${HUB_REPO_ENV})")
+    p.add_argument(
+        "--queue",
+        metavar="DIR",
+        help=f"review the clips of a folder of videos or a dataset root one by one (else ${QUEUE_ENV})",
+    )
+    p.add_argument(
+        "--queue-lease-s",
+        type=float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="idle seconds after which a reviewer's claimed clip may go to another reviewer (default 1800)",
+    )
     return p
 
 
@@ -150,6 +168,11 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
     hub_repo = (args.hub_repo if args.hub_repo is not None else env.get(HUB_REPO_ENV, "")).strip()
     if root and not Path(root).is_dir():
         raise ValueError(f"--dataset-root: expected a directory in the ViFailback layout, got {root}")
+    queue = args.queue or env.get(QUEUE_ENV)
+    if queue and not Path(queue).is_dir():
+        raise ValueError(f"--queue: expected a folder of videos or a dataset root, got {queue}")
+    if not 0 < args.queue_lease_s < math.inf:
+        raise ValueError(f"--queue-lease-s: expected seconds > 0, got {args.queue_lease_s}")
     return AppConfig(
         host=args.host or env.get("GRADIO_SERVER_NAME") or "127.0.0.1",
         port=port,
@@ -164,4 +187,6 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
         dataset_root=Path(root).resolve() if root else None,
         share=args.share,
         hub_repo=validate_repo_id(hub_repo, "--hub-repo") if hub_repo else None,
+        queue_dir=Path(queue).resolve() if queue else None,
+        queue_lease_s=args.queue_lease_s,
     )

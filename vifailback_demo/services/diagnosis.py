@@ -14,6 +14,7 @@ generation cannot be interrupted and finishes in the background (its text is dro
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -60,6 +61,7 @@ class DiagnosisService:
         self.sampling = SamplingSpec()
         self._backend = backend
         self._lock = threading.Lock()
+        self.model_lock = threading.Lock()
         self._demo_reason: str | None = None
         self._load_error: str | None = None
         self.load_seconds: float | None = 0.0 if backend is not None else None
@@ -195,7 +197,11 @@ class DiagnosisService:
         if needs_load:
             yield Stage("model", 0.25, "generating")
         diagnoser = Diagnoser(backend, sampling=self.sampling, settings=self.settings)
-        for item in diagnoser.stream(sampled, task, mode):
-            if isinstance(item, Diagnosis):
-                yield Stage("parsing", 0.9, "parsed and drawn")
-            yield item
+        # One generation at a time, whoever asks (the Diagnose button, the review queue's pre-fetch worker): two
+        # at once on one model would each take twice as long. Held while the text streams; a closed stream
+        # (GeneratorExit) releases it. Scripted answers share nothing and need no turn.
+        with contextlib.nullcontext() if isinstance(backend, ScriptedBackend) else self.model_lock:
+            for item in diagnoser.stream(sampled, task, mode):
+                if isinstance(item, Diagnosis):
+                    yield Stage("parsing", 0.9, "parsed and drawn")
+                yield item

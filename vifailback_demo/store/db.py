@@ -26,7 +26,7 @@ from vifailback_demo.errors import StoreError
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_FILE = "corrections.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
 #: Total time a write may spend retrying after busy_timeout expired (bounded; then a clear error).
@@ -78,15 +78,41 @@ CREATE INDEX revisions_correction ON revisions (correction_id);
 """
 
 
-def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
+#: Version 2: the review queue (``store/queue.py``): one row per clip of a queue, who holds it, what became of it.
+_SCHEMA_V2 = """
+CREATE TABLE queue_items (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue       TEXT NOT NULL,                  -- the queue's name (its folder, resolved)
+    position    INTEGER NOT NULL,               -- 1-based order of review
+    source_kind TEXT NOT NULL,
+    source_ref  TEXT NOT NULL,
+    task        TEXT NOT NULL DEFAULT '',
+    status      TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'claimed', 'done')),
+    owner       TEXT NOT NULL DEFAULT '',       -- the browser session holding the claim
+    reviewer    TEXT NOT NULL DEFAULT '',
+    epoch       TEXT NOT NULL DEFAULT '',       -- the server process that granted the claim
+    claimed_at  REAL,                           -- unix time of the claim's last use (leases expire)
+    record_id   INTEGER REFERENCES corrections (id),
+    decision    TEXT,
+    decided_at  TEXT,
+    UNIQUE (queue, source_kind, source_ref)
+);
+CREATE INDEX queue_items_status ON queue_items (queue, status, position);
+"""
+
+
+def _statements(conn: sqlite3.Connection, script: str) -> None:
     # Statement by statement: executescript() would COMMIT the surrounding migration transaction first.
-    for statement in _SCHEMA_V1.split(";"):
+    for statement in script.split(";"):
         if statement.strip():
             conn.execute(statement)
 
 
 #: ``MIGRATIONS[v]`` upgrades a database at user_version ``v`` to ``v + 1`` inside one transaction.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _migrate_0_to_1}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    0: lambda conn: _statements(conn, _SCHEMA_V1),
+    1: lambda conn: _statements(conn, _SCHEMA_V2),
+}
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,8 +78,12 @@ class CorrectionsStore(RecordQueries):
 
     # --- writing -------------------------------------------------------------------------------------------------
 
-    def add(self, item: NewCorrection) -> int:
-        """Store one correction; returns its id only after the transaction committed."""
+    def add(self, item: NewCorrection, *, also: Callable[[sqlite3.Connection, int], None] | None = None) -> int:
+        """Store one correction; returns its id only after the transaction committed.
+
+        ``also(conn, record_id)`` runs inside the same transaction (the review queue marks its clip done there):
+        the record and that change commit together or not at all.
+        """
         item.check_fields()
         prepared = [prepare_image(f, what=f"frame {i}") for i, f in enumerate(item.frames, start=1)]
         final = self._validated_final(item.final, prepared) if item.final is not None else None
@@ -122,6 +127,8 @@ class CorrectionsStore(RecordQueries):
             self._log(
                 conn, record_id, 1, "create", now, item.who, final_json, item.decision, item.review_status, item.notes
             )
+            if also is not None:
+                also(conn, record_id)
             return record_id
 
         return self.db.write(insert)

@@ -13,17 +13,23 @@ from typing import Any
 
 import gradio as gr
 
-from vifailback_demo.editing import EditorState
+from vifailback_demo.editing import EditorState, consistency_warnings
 from vifailback_demo.services import Draft, Services
 from vifailback_demo.ui import views
 from vifailback_demo.ui.errors import USER_ERRORS, as_gr_error, warn
 from vifailback_demo.ui.state import RunState
 
-DECISION_OUTPUTS = ("decision_out", "vqa", "run_state")
+DECISION_OUTPUTS = ("decision_out", "vqa", "run_state", "confirm_box", "confirm_text")
 
 
-def _who(request: gr.Request | None) -> str:
-    return (getattr(request, "username", None) or "") if request is not None else ""
+def who_decides(request: gr.Request | None, reviewer: str | None) -> str:
+    """The logged-in user's name, else the name typed in this browser visit (the queue's "Your name"), else ""."""
+    user = (getattr(request, "username", None) or "") if request is not None else ""
+    return user or (reviewer or "").strip()[:200]
+
+
+def _hidden_confirm() -> dict[str, Any]:
+    return {"confirm_box": gr.Column(visible=False), "confirm_text": ""}
 
 
 def _draft(run: RunState) -> Draft:
@@ -66,45 +72,67 @@ class DecisionHandlers:
         reason: str | None,
         low_level: str | None,
         high_level: str | None,
+        reviewer: str | None = "",
+        confirmed: bool = False,
         request: gr.Request = None,
     ) -> dict[str, Any]:
+        """Store the human's version; while the command and the symbols disagree, ask first (``confirmed``)."""
         if run is None or not run.ready:
             raise gr.Error("Nothing to accept: run a diagnosis first.", duration=8)
+        who = who_decides(request, reviewer)
+        disagree = consistency_warnings(low_level, list(editor.symbols)) if editor and success == "Failed" else []
+        if disagree and not confirmed:  # nothing stored: the page shows the box with Accept anyway / Cancel
+            lines = "\n".join(f"- {w}" for w in disagree)
+            text = f"**The command and the symbols disagree.** Accept anyway?\n{lines}"
+            return {"confirm_box": gr.Column(visible=True), "confirm_text": text, "decision_out": ""}
         try:
             final = views.final_from_fields(
                 run, editor, success, keyframe, failure_type, subtasks, failed_subtask, reason, low_level, high_level
             )
             if run.record_id is not None:
-                record = self.s.corrections.update(run.record_id, final, who=_who(request))
+                record = self.s.corrections.update(run.record_id, final, who=who)
                 message = f"Updated correction **#{record.id}** (revision {record.revision})."
             else:
-                record_id = self.s.corrections.decide(_draft(run), "accepted", final, who=_who(request))
+                also = self._queue_hook(run, who, "accepted")
+                record_id = self.s.corrections.decide(_draft(run), "accepted", final, who=who, also=also)
                 run.record_id, message = record_id, f"Accepted: stored as correction **#{record_id}**."
             run.decision = "accepted"
             pairs = self.s.corrections.vqa_pairs(run.record_id)
         except USER_ERRORS as exc:
             raise as_gr_error(exc) from None
         message += f" {len(pairs)} VQA training pairs derived (tags below)."
-        return {"decision_out": message, "vqa": _vqa_view(pairs), "run_state": run}
+        return {"decision_out": message, "vqa": _vqa_view(pairs), "run_state": run, **_hidden_confirm()}
 
-    def _other(self, run: RunState, decision: str, request: gr.Request | None) -> dict[str, Any]:
+    def cancel_accept(self) -> dict[str, Any]:
+        return {**_hidden_confirm(), "decision_out": "Not accepted: edit the command or the symbols, then Accept."}
+
+    def _queue_hook(self, run: RunState, who: str, decision: str) -> Any:
+        """For a review-queue clip: mark it done in the transaction that stores its decision."""
+        if run.queue_item is None or self.s.queue is None:
+            return None
+        return self.s.queue.completer(run.queue_item, who, decision)
+
+    def _other(self, run: RunState, decision: str, reviewer: str | None, request: gr.Request | None) -> dict[str, Any]:
         if run is None or not run.ready:
             raise gr.Error(f"Nothing to {decision[:-2]}: run a diagnosis first.", duration=8)
         if run.record_id is not None:  # {} = every output keeps its value (ui/wiring.py sends gr.skip())
             warn(f"This run is already stored as correction #{run.record_id} ({run.decision}); nothing changed.")
             return {}
         try:
-            record_id = self.s.corrections.decide(_draft(run), decision, None, who=_who(request))
+            who = who_decides(request, reviewer)
+            also = self._queue_hook(run, who, decision)
+            record_id = self.s.corrections.decide(_draft(run), decision, None, who=who, also=also)
         except USER_ERRORS as exc:
             raise as_gr_error(exc) from None
         run.record_id, run.decision = record_id, decision
-        return {"decision_out": f"Recorded as **{decision}** (correction #{record_id}).", "vqa": None, "run_state": run}
+        message = f"Recorded as **{decision}** (correction #{record_id})."
+        return {"decision_out": message, "vqa": None, "run_state": run, **_hidden_confirm()}
 
-    def reject(self, run: RunState, request: gr.Request = None) -> dict[str, Any]:
-        return self._other(run, "rejected", request)
+    def reject(self, run: RunState, reviewer: str | None = "", request: gr.Request = None) -> dict[str, Any]:
+        return self._other(run, "rejected", reviewer, request)
 
-    def skip(self, run: RunState, request: gr.Request = None) -> dict[str, Any]:
-        return self._other(run, "skipped", request)
+    def skip(self, run: RunState, reviewer: str | None = "", request: gr.Request = None) -> dict[str, Any]:
+        return self._other(run, "skipped", reviewer, request)
 
     def send(self, run: RunState) -> dict[str, Any]:
         if run is None or run.record_id is None or run.decision != "accepted":

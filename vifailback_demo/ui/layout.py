@@ -15,6 +15,7 @@ import gradio as gr
 
 from vifailback_demo.core.answer import FAILURE_TYPES
 from vifailback_demo.services import Services
+from vifailback_demo.ui import compare
 from vifailback_demo.ui.corrections_handlers import CorrectionsHandlers
 from vifailback_demo.ui.corrections_layout import corrections_tab_contents, wire_corrections
 from vifailback_demo.ui.decision_handlers import DECISION_OUTPUTS, DecisionHandlers
@@ -24,6 +25,7 @@ from vifailback_demo.ui.errors import public_text
 from vifailback_demo.ui.help import HELP_MARKDOWN, legend_image
 from vifailback_demo.ui.image_files import ImageFiles
 from vifailback_demo.ui.live_layout import live_tab, wire_live
+from vifailback_demo.ui.queue_handlers import QUEUE_OUTPUTS, QueueHandlers
 from vifailback_demo.ui.run_handlers import PICK_RESETS, RESULT_FIELDS, RUN_OUTPUTS, RunHandlers
 from vifailback_demo.ui.state import PickedSource, RunState
 from vifailback_demo.ui.views import SUCCESS_CHOICES
@@ -42,6 +44,7 @@ INTRO = (
 def _diagnose_tab(services: Services, c: dict[str, Any]) -> None:
     status = public_text(services.diagnosis.status(), max_chars=None)  # a model dir is named, not its path
     c["model_status"] = gr.Markdown(status, elem_id="model-status")
+    _queue_row(services, c)
     with gr.Row(equal_height=False):
         with gr.Column(scale=2):
             c["video"] = gr.Video(sources=["upload", "webcam"], label="Robot video (head camera)", height=280)
@@ -91,6 +94,18 @@ def _diagnose_tab(services: Services, c: dict[str, Any]) -> None:
             c["reason"] = gr.Textbox(label="Failure reason", lines=2)
             c["low_level"] = gr.Textbox(label="Low-level command", lines=2, elem_id="low-level")
             c["high_level"] = gr.Textbox(label="High-level guidance", lines=2)
+    with (
+        gr.Accordion("The model's proposal next to your version (changed fields highlighted)", open=True),
+        gr.Row(equal_height=False),
+    ):
+        c["model_image"] = gr.Image(
+            label="Model's proposal (its keyframe and symbols)",
+            type="numpy",
+            interactive=False,
+            height=240,
+            elem_id="model-proposal",
+        )
+        c["compare"] = gr.HTML(elem_id="compare")
     symbol_tools(c)
     with gr.Row():
         # Clickable once there is something to decide (a run's result or a reopened record): run_handlers.
@@ -98,9 +113,31 @@ def _diagnose_tab(services: Services, c: dict[str, Any]) -> None:
         c["reject"] = gr.Button("Reject", elem_id="reject", interactive=False)
         c["skip"] = gr.Button("Skip", elem_id="skip", interactive=False)
         c["send"] = gr.Button("Send to VLA (outbox)", elem_id="send", interactive=False)
+    with gr.Column(visible=False, elem_id="accept-confirm") as confirm_box:
+        c["confirm_text"] = gr.Markdown(label="Accept confirmation", show_label=False)
+        with gr.Row():
+            c["accept_anyway"] = gr.Button("Accept anyway", variant="primary", elem_id="accept-anyway")
+            c["accept_cancel"] = gr.Button("Cancel", elem_id="accept-cancel")
+    c["confirm_box"] = confirm_box
     c["decision_out"] = gr.Markdown(label="Decision", show_label=False, elem_id="decision-out")
     c["send_out"] = gr.Markdown(label="Outbox", show_label=False)
     c["vqa"] = gr.JSON(label="VQA training pairs derived from this correction")
+
+
+def _queue_row(services: Services, c: dict[str, Any]) -> None:
+    """The review queue's controls: shown with ``--queue`` only; the name box only without a login page."""
+    queue = services.queue
+    with gr.Row(visible=queue is not None, elem_id="queue-row", equal_height=True):
+        c["reviewer"] = gr.Textbox(
+            label="Your name (kept with each decision)",
+            placeholder="type it once for this visit",
+            visible=not services.config.auth,
+            elem_id="reviewer-name",
+            scale=1,
+        )
+        c["queue_next"] = gr.Button("Next clip in the queue", variant="primary", elem_id="queue-next", scale=1)
+        intro = f"Review queue: **{queue.progress().total} clips**" if queue is not None else ""
+        c["queue_progress"] = gr.Markdown(intro, elem_id="queue-progress")
 
 
 def binder(c: dict[str, Any], files: ImageFiles) -> Callable[..., Any]:
@@ -136,12 +173,47 @@ def _wire(demo: gr.Blocks, services: Services, c: dict[str, Any]) -> None:
     )
     c["task"].submit(None, None, None, js="() => document.getElementById('run-button')?.click()")
     wire_symbol_editor(on, c, ed, api=True)
-    decision_in = ["run_state", "editor_state", *RESULT_FIELDS]
+    compare_in = ["run_state", "editor_state", "success", "keyframe", "failure_type", "low_level"]
+    for event in (c["editor_state"].change, c["keyframe"].change, *(c[n].input for n in compare_in[2:])):
+        on(event, compare.refresh, compare_in, ["compare"], show_progress="hidden")
+    decision_in = ["run_state", "editor_state", *RESULT_FIELDS, "reviewer"]
     store_kw = {"concurrency_id": "store", "concurrency_limit": 8}
-    on(c["accept"].click, dec.accept, decision_in, DECISION_OUTPUTS, api_name="accept", **store_kw)
-    on(c["reject"].click, dec.reject, ["run_state"], DECISION_OUTPUTS, api_name="reject", **store_kw)
-    on(c["skip"].click, dec.skip, ["run_state"], DECISION_OUTPUTS, api_name="skip", **store_kw)
+    decided = [
+        on(
+            c["accept"].click, dec.accept, [*decision_in, "confirm_no"], DECISION_OUTPUTS, api_name="accept", **store_kw
+        ),
+        on(
+            c["accept_anyway"].click,
+            dec.accept,
+            [*decision_in, "confirm_yes"],
+            DECISION_OUTPUTS,
+            api_name="accept_anyway",
+            **store_kw,
+        ),
+        on(c["reject"].click, dec.reject, ["run_state", "reviewer"], DECISION_OUTPUTS, api_name="reject", **store_kw),
+        on(c["skip"].click, dec.skip, ["run_state", "reviewer"], DECISION_OUTPUTS, api_name="skip", **store_kw),
+    ]
+    on(c["accept_cancel"].click, dec.cancel_accept, [], ["confirm_box", "confirm_text", "decision_out"])
     on(c["send"].click, dec.send, ["run_state"], ["send_out"], api_name="send_to_vla", **store_kw)
+    if services.queue is not None:
+        queue, queue_kw = QueueHandlers(services, run), {"concurrency_id": "queue", "concurrency_limit": 8}
+        on(
+            c["queue_next"].click,
+            queue.next_clip,
+            ["reviewer", "run_state"],
+            QUEUE_OUTPUTS,
+            api_name="queue_next",
+            **queue_kw,
+        )
+        for dependency in decided:  # a decided queue clip makes way for the next (nothing happens otherwise)
+            on(
+                dependency.success,
+                queue.after_decision,
+                ["reviewer", "run_state", "decision_out"],
+                QUEUE_OUTPUTS,
+                **queue_kw,
+            )
+        demo.unload(queue.leave)
     wire_corrections(on, c, CorrectionsHandlers(services), store_kw)
 
 
@@ -152,6 +224,7 @@ def build_demo(services: Services) -> gr.Blocks:
         c["run_state"] = gr.State(RunState())
         c["editor_state"] = gr.State(None)
         c["picked"] = gr.State(PickedSource())
+        c["confirm_no"], c["confirm_yes"] = gr.State(False), gr.State(True)  # Accept asks; Accept anyway does
         gr.Markdown(INTRO)
         with gr.Tabs() as tabs:
             c["tabs"] = tabs

@@ -17,9 +17,11 @@ import gradio as gr
 
 from vifailback_demo.core.dataset import AnnotationRecord
 from vifailback_demo.diagnosis.result import Diagnosis
+from vifailback_demo.errors import DatasetError
 from vifailback_demo.services import Services, Stage
+from vifailback_demo.services.queue_source import QueueClip
 from vifailback_demo.services.truth import truth_answer
-from vifailback_demo.ui import views
+from vifailback_demo.ui import compare, views
 from vifailback_demo.ui.errors import USER_ERRORS, as_gr_error
 from vifailback_demo.ui.state import PickedSource, RunState
 
@@ -49,9 +51,12 @@ RUN_OUTPUTS = (
     *RESULT_FIELDS,
     "send_out",
     *(DECIDE_BUTTONS := ("accept", "reject", "skip", "send")),
+    "model_image",
+    "compare",
+    "confirm_box",
 )
 #: What picking another clip resets: the last clip's messages go, and there is nothing to decide until a run.
-PICK_RESETS = ("decision_out", "send_out", *DECIDE_BUTTONS)
+PICK_RESETS = ("decision_out", "send_out", *DECIDE_BUTTONS, "confirm_box")
 STREAM_EVERY_S = 0.05
 
 
@@ -61,7 +66,7 @@ def decide_buttons(enabled: bool) -> dict[str, Any]:
 
 
 def cleared() -> dict[str, Any]:
-    return {"decision_out": "", "send_out": "", **decide_buttons(False)}
+    return {"decision_out": "", "send_out": "", **decide_buttons(False), "confirm_box": gr.Column(visible=False)}
 
 
 def same_content(a: Path, b: Path) -> bool:
@@ -121,12 +126,24 @@ class RunHandlers:
             return picked.kind != "upload"  # no video given: the pick is all there is
         if picked.kind == "example":
             shown = self.s.examples.get(picked.ref).clip
+        elif picked.kind == "queue":
+            shown = self._queue_clip(picked.ref).video
+            return shown is not None and same_content(Path(video), shown)
         else:
             shown = self.s.episodes.video(self.s.episodes.get(picked.ref))
         return same_content(Path(video), shown)
 
+    def _queue_clip(self, ref: str) -> QueueClip:
+        clip = self.s.queue.clips.get(ref) if self.s.queue is not None else None
+        if clip is None:
+            raise DatasetError(f"{ref!r:.80} is not a clip of the review queue; press Next clip")
+        return clip
+
     def _source(self, video: str | None, picked: PickedSource) -> tuple[Path, Path | None, AnnotationRecord | None]:
         """(what to read, dataset root of its annotation, annotation) for the picked source."""
+        if picked.kind == "queue":
+            clip = self._queue_clip(picked.ref)
+            return clip.source, clip.root, clip.truth
         if picked.kind == "example":
             example = self.s.examples.get(picked.ref)
             return example.clip, self.s.examples.root, self.s.examples.annotation(example)
@@ -163,14 +180,16 @@ class RunHandlers:
         if record is not None and root is not None and self.s.diagnosis.is_scripted:
             answer = truth_answer(record, root, sampled.timestamps_s, mode)
         ref = picked.ref or Path(str(video)).name
+        kind = self._queue_clip(ref).kind if picked.kind == "queue" else picked.kind
         run = RunState(
             frames=sampled.frames,
             timestamps_s=list(sampled.timestamps_s),
             task=task,
             mode=mode,
-            source_kind=picked.kind,
+            source_kind=kind,
             source_ref=ref,
             subtasks=list(record.subtasks) if record else [],
+            queue_item=picked.queue_item,
         )
         yield {
             "reasoning": "",
@@ -208,6 +227,8 @@ class RunHandlers:
         editor = views.editor_for(run, keyframe, d.symbols if d.status == "failed" else ())
         phase = None if truth is None else (truth.avoidance if run.mode == "avoidance" else truth.correction)
         failed_subtask = int(truth.failure_subtask) if truth and (truth.failure_subtask or "").isdigit() else None
+        success = "Successful" if d.success else "Failed"
+        human = compare.human_fields(editor, success, keyframe, d.failure_type, d.low_level)
         return {
             "reasoning": d.raw_text,
             "summary": views.summary_markdown(d),
@@ -222,7 +243,7 @@ class RunHandlers:
             "vqa": None,
             "run_state": run,
             "editor_state": editor,
-            "success": "Successful" if d.success else "Failed",
+            "success": success,
             "keyframe": keyframe,
             "failure_type": d.failure_type,
             "subtasks": "\n".join(run.subtasks),
@@ -230,4 +251,7 @@ class RunHandlers:
             "reason": truth.failure_reason if truth else "",
             "low_level": d.low_level or "",
             "high_level": (phase.high_level or "") if phase else "",
+            "model_image": compare.model_picture(run),
+            "compare": compare.compare_html(run, human),
+            "confirm_box": gr.Column(visible=False),
         }

@@ -16,8 +16,9 @@ import numpy as np
 
 @dataclass(frozen=True)
 class PickedSource:
-    kind: str = "upload"  # upload | example | dataset_episode
+    kind: str = "upload"  # upload | example | dataset_episode | queue (a clip of the review queue)
     ref: str = ""
+    queue_item: int | None = None  # kind "queue": the queue table's row
 
 
 @dataclass
@@ -34,6 +35,8 @@ class RunState:
     #: The stored record this run became (set by a decision, or when a stored record is reopened).
     record_id: int | None = None
     decision: str | None = None
+    #: The review queue's row for this clip (a decision marks it done and the next clip loads).
+    queue_item: int | None = None
 
     @property
     def ready(self) -> bool:
