@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from vifailback_demo.core.answer import ParsedAnswer, parse_answer
+from vifailback_demo.core.answer_reasoning import reasoning_mismatches
 from vifailback_demo.core.prompts import COT_TAGS, cot_prompt
 from vifailback_demo.diagnosis.result import Diagnosis
 from vifailback_demo.errors import VideoError
@@ -88,7 +89,7 @@ class Diagnoser:
         t_generate = time.perf_counter()
         parsed = parse_answer(result.text)
         status = _status(parsed)
-        problems = list(parsed.problems)
+        problems = [*parsed.problems, *reasoning_mismatches(result.text, parsed=parsed)]
         keyframe, symbols = parsed.keyframe, list(parsed.symbols)
         if status == "successful" and (keyframe is not None or symbols):
             problems.append("the answer says 'Successful' but names a keyframe or symbols; they are ignored")
