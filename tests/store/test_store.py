@@ -173,6 +173,7 @@ def test_mark_reviewed_and_counts(store):
         "by_failure_type": {"gripper 6d-pose": 3, "none": 2},
         "by_decision": {"accepted": 4, "rejected": 1},
         "by_review_status": {"reviewed": 1, "unreviewed": 4},
+        "accepted_by_outcome": {"gripper 6d-pose": 3, "success": 1},
         "images": 15,
     }
     assert store.mark_reviewed(ids[1], reviewed=False).review_status == "unreviewed"

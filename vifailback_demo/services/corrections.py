@@ -8,6 +8,7 @@ and zipped there; Gradio serves files from the temp dir, so the zip can be downl
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -17,13 +18,26 @@ from typing import Any
 import numpy as np
 
 from vifailback_demo.core.answer import FAILURE_TYPES
-from vifailback_demo.errors import StoreError
+from vifailback_demo.errors import StoreError, ViFailbackError
 from vifailback_demo.imageio import read_image_rgb
-from vifailback_demo.store import CorrectionRecord, CorrectionsStore, FinalVersion, NewCorrection
+from vifailback_demo.services.agreement import AgreementReport, score
+from vifailback_demo.services.thumbnails import ThumbnailCache
+from vifailback_demo.store import CorrectionRecord, CorrectionsStore, FinalVersion, NewCorrection, Page
 from vifailback_demo.store.export import ExportFilter, ExportResult, export
 from vifailback_demo.store.vqa import derive_vqa
 
 LIST_COLUMNS: tuple[str, ...] = ("id", "created", "decision", "review", "failure type", "task", "source", "rev")
+#: Keyframe thumbnails shown above the table (the newest records first, like the table).
+MAX_THUMBNAILS = 40
+log = logging.getLogger(__name__)
+
+
+def keyframe_of(record: CorrectionRecord) -> int:
+    """1-based: the human's keyframe, else the model's (when it is a frame of this record), else the first frame."""
+    for k in (record.final.keyframe if record.final else None, (record.model_diagnosis or {}).get("keyframe")):
+        if isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= len(record.frames):
+            return k
+    return 1
 
 
 @dataclass
@@ -42,11 +56,17 @@ class Draft:
 class CorrectionsService:
     def __init__(self, store: CorrectionsStore) -> None:
         self.store = store
+        self.thumbs = ThumbnailCache()
 
     # --- decisions -------------------------------------------------------------------------------------------
 
-    def decide(self, draft: Draft, decision: str, final: FinalVersion | None, *, who: str = "") -> int:
-        """Store a new record; accepted ones need ``final``. Returns the id once committed."""
+    def decide(
+        self, draft: Draft, decision: str, final: FinalVersion | None, *, who: str = "", also: Any = None
+    ) -> int:
+        """Store a new record; accepted ones need ``final``. Returns the id once committed.
+
+        ``also(conn, record_id)`` runs in the same transaction (the review queue marks its clip done).
+        """
         item = NewCorrection(
             task=draft.task,
             frames=list(draft.frames),
@@ -59,7 +79,7 @@ class CorrectionsService:
             model_output=draft.model_output or None,
             model_diagnosis=draft.model_diagnosis,
         )
-        return self.store.add(item)
+        return self.store.add(item, also=also)
 
     def update(self, record_id: int, final: FinalVersion, *, who: str = "") -> CorrectionRecord:
         """A re-edit of a stored record: a new revision, marked accepted; the old version stays in history."""
@@ -82,7 +102,7 @@ class CorrectionsService:
         record = self.store.get(record_id)
         return [pair.to_dict() for pair in derive_vqa(record, [name for name, _ in self.store.frame_paths(record)])]
 
-    def table(
+    def page(
         self,
         *,
         decision: str | None = None,
@@ -90,18 +110,26 @@ class CorrectionsService:
         failure_type: str | None = None,
         search: str | None = None,
         limit: int = 200,
-    ) -> tuple[list[list[Any]], int]:
+    ) -> Page:
         if search is not None and not isinstance(search, str):
             raise StoreError(f"search text: expected text, got {type(search).__name__}")
         # The store bounds the search length and the limit, escapes LIKE wildcards, and words the errors.
-        page = self.store.list(
+        return self.store.list(
             decision=decision or None,
             review_status=review_status or None,
             failure_type=failure_type or None,
             search=(search or "").strip() or None,
             limit=limit,
         )
-        rows = [
+
+    def table(self, **filters: Any) -> tuple[list[list[Any]], int]:
+        """The listing's rows (:data:`LIST_COLUMNS`) and the number of records matching the filters."""
+        page = self.page(**filters)
+        return self.rows(page.records), page.total
+
+    @staticmethod
+    def rows(records: list[CorrectionRecord]) -> list[list[Any]]:
+        return [
             [
                 r.id,
                 r.created_at[:19].replace("T", " "),
@@ -112,20 +140,50 @@ class CorrectionsService:
                 f"{r.source.kind}:{r.source.ref}"[:80],
                 r.revision,
             ]
-            for r in page.records
+            for r in records
         ]
-        return rows, page.total
+
+    def keyframe_thumbnails(
+        self, records: list[CorrectionRecord], limit: int = MAX_THUMBNAILS
+    ) -> list[tuple[int, np.ndarray, str]]:
+        """``(record id, small keyframe, "#id decision")`` for the first ``limit`` records, in their order.
+
+        A record whose keyframe file is missing or unsafe is left out (its one-line error is logged): one damaged
+        record must not hide the others' thumbnails.
+        """
+        out = []
+        for record in records[:limit]:
+            k = keyframe_of(record)
+            try:
+                thumb = self.thumbs.get(record.frames[k - 1], lambda r=record, k=k: self._read_frame(r, k))
+            except ViFailbackError as exc:
+                log.warning("no thumbnail for record %s: %s", record.id, exc)
+                continue
+            out.append((record.id, thumb, f"#{record.id} {record.decision}"))
+        return out
+
+    def _read_frame(self, record: CorrectionRecord, k: int) -> np.ndarray:
+        # Only the keyframe's path is checked (inside images/, file present), not all of the record's frames.
+        _, path = self.store.images.checked(record.frame_files[k - 1], owner=f"record {record.id}")
+        return read_image_rgb(path)
 
     def stats_markdown(self) -> str:
         stats = self.store.stats()
-        by_type = stats["by_failure_type"]
-        types = " | ".join(f"{t}: {by_type.get(t, 0)}" for t in FAILURE_TYPES)
+        # Only accepted records carry a human's answer: rejected and skipped ones are counted by decision only.
+        outcomes = stats["accepted_by_outcome"]
+        named = ["success", *FAILURE_TYPES]
+        types = " | ".join(f"{t}: {outcomes.get(t, 0)}" for t in named)
+        other = " | ".join(f"{t}: {n}" for t, n in sorted(outcomes.items()) if t not in named)
         decisions = " | ".join(f"{k}: {v}" for k, v in sorted(stats["by_decision"].items())) or "none yet"
         reviews = " | ".join(f"{k}: {v}" for k, v in sorted(stats["by_review_status"].items())) or "none yet"
         return (
-            f"**{stats['total']} records.** By failure type - {types} | no failure/none: {by_type.get('none', 0)}"
+            f"**{stats['total']} records.** Accepted, by outcome - {types}{' | ' + other if other else ''}"
             f"  \nBy decision - {decisions}  \nBy review status - {reviews}"
         )
+
+    def agreement(self) -> AgreementReport:
+        """How often reviewers who decided the same clip agree (see services/agreement.py)."""
+        return score(self.store.reviewer_groups())
 
     # --- export ----------------------------------------------------------------------------------------------
 

@@ -49,6 +49,40 @@ class Revision:
     notes: str
 
 
+@dataclass(frozen=True)
+class ReviewerDecision:
+    """One reviewer's newest record on a clip (see :meth:`RecordQueries.reviewer_groups`)."""
+
+    record_id: int
+    who: str
+    decision: str
+    final: FinalVersion | None
+
+
+@dataclass(frozen=True)
+class ReviewedClip:
+    source: Source
+    task: str
+    mode: str
+    decisions: tuple[ReviewerDecision, ...]  # one per reviewer, by name
+
+
+# Each named reviewer's newest record per clip; then the clips with two or more of them, newest activity first.
+_REVIEWER_GROUPS = """
+WITH latest AS (
+    SELECT id, who, source_kind, source_ref, task, mode, decision, final,
+           ROW_NUMBER() OVER (PARTITION BY source_kind, source_ref, task, mode, who ORDER BY id DESC) AS nth
+    FROM corrections WHERE trim(who) != ''
+), clips AS (
+    SELECT source_kind, source_ref, task, mode, MAX(id) AS newest FROM latest WHERE nth = 1
+    GROUP BY source_kind, source_ref, task, mode HAVING COUNT(*) >= 2 ORDER BY newest DESC LIMIT ?
+)
+SELECT l.id, l.who, l.source_kind, l.source_ref, l.task, l.mode, l.decision, l.final
+FROM latest AS l JOIN clips USING (source_kind, source_ref, task, mode)
+WHERE l.nth = 1 ORDER BY clips.newest DESC, l.who
+"""
+
+
 def _frames_of(record_id: int, text: Any) -> tuple[str, ...]:
     # The row may come from an edited or damaged file: a clear error naming the record, not a bare JSONDecodeError.
     try:
@@ -191,22 +225,47 @@ class RecordQueries:
         return self.db.read(lambda c: c.execute(f"SELECT COUNT(*) FROM corrections{where}", params).fetchone()[0])
 
     def stats(self) -> dict[str, Any]:
-        """Counts by failure type (successes and unknown types as ``"none"``), decision and review status."""
+        """Counts by decision, review status and (accepted records only) outcome.
+
+        ``accepted_by_outcome`` is what the human settled on: ``"success"``, a failure type, or ``"unspecified"``
+        (failed, no type given). Rejected and skipped records have no answer of their own, so they appear only
+        under ``by_decision``. ``by_failure_type`` keeps its old meaning (the column over every record, NULL as
+        ``"none"``) for the CLI and scripts that read it.
+        """
 
         def fetch(conn: sqlite3.Connection) -> dict[str, Any]:
-            def grouped(column: str) -> dict[str, int]:
-                rows = conn.execute(f"SELECT COALESCE({column}, 'none'), COUNT(*) FROM corrections GROUP BY 1")
+            def grouped(column: str, where: str = "") -> dict[str, int]:
+                rows = conn.execute(f"SELECT {column}, COUNT(*) FROM corrections {where} GROUP BY 1")
                 return dict(rows.fetchall())
 
+            outcome = (  # a damaged final (edited file) is counted, not a crash of the whole count
+                "CASE WHEN NOT json_valid(final) THEN 'unreadable' WHEN json_extract(final, '$.success') "
+                "THEN 'success' ELSE COALESCE(failure_type, 'unspecified') END"
+            )
             return {
                 "total": conn.execute("SELECT COUNT(*) FROM corrections").fetchone()[0],
-                "by_failure_type": grouped("failure_type"),
+                "by_failure_type": grouped("COALESCE(failure_type, 'none')"),
                 "by_decision": grouped("decision"),
                 "by_review_status": grouped("review_status"),
+                "accepted_by_outcome": grouped(outcome, "WHERE decision = 'accepted'"),
                 "images": conn.execute("SELECT COUNT(*) FROM images").fetchone()[0],
             }
 
         return self.db.read(fetch)
+
+    def reviewer_groups(self, limit: int = 200) -> list[ReviewedClip]:
+        """Clips decided by two or more named reviewers, newest first (at most ``limit`` clips).
+
+        A clip is ``(source_kind, source_ref, task, mode)``; each reviewer counts once, with their newest record
+        on it. One query (a window over the light columns, frames not read), so it stays cheap on a large store.
+        """
+        limit = checked_int(limit, "agreement clip limit", lo=1, hi=MAX_PAGE)
+        rows = self.db.read(lambda c: c.execute(_REVIEWER_GROUPS, (limit,)).fetchall())
+        clips: dict[tuple[str, str, str, str], list[ReviewerDecision]] = {}
+        for rid, who, kind, ref, task, mode, decision, final in rows:
+            verdict = ReviewerDecision(rid, who, decision, FinalVersion.from_json(json.loads(final)) if final else None)
+            clips.setdefault((kind, ref, task, mode), []).append(verdict)
+        return [ReviewedClip(Source(k[0], k[1]), k[2], k[3], tuple(v)) for k, v in clips.items()]
 
     def _frame_sizes(self, frames: tuple[str, ...]) -> list[tuple[int, int]]:
         unique = tuple(set(frames))

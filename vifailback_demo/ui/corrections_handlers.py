@@ -1,6 +1,7 @@
-"""Corrections tab handlers: browse and filter stored corrections, reopen one for re-editing, mark reviewed,
-counts, and exports (ShareGPT or Hugging Face datasets, as a zip download; Hub push only with HF_TOKEN, for a
-logged-in user or to the operator's fixed repo: see services/hub.py)."""
+"""Corrections tab handlers: browse and filter stored corrections (table + keyframe thumbnails), reopen one for
+re-editing (button, row click or thumbnail click), mark reviewed, counts, reviewer agreement, and exports (ShareGPT
+or Hugging Face datasets, as a zip download; Hub push only with HF_TOKEN, for a logged-in user or to the operator's
+fixed repo: see services/hub.py)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,20 @@ import gradio as gr
 
 from vifailback_demo.errors import ViFailbackError
 from vifailback_demo.services import Services, hub
+from vifailback_demo.store import Source
 from vifailback_demo.ui import inputs, views
 from vifailback_demo.ui.errors import USER_ERRORS, as_gr_error, warn
 from vifailback_demo.ui.run_handlers import RUN_OUTPUTS, decide_buttons
-from vifailback_demo.ui.state import RunState
+from vifailback_demo.ui.state import PickedSource, RunState
 
 ANY = "any"
-OPEN_OUTPUTS = (*RUN_OUTPUTS, "tabs")
+# dict.fromkeys: one list without repeats, whichever of these names RUN_OUTPUTS comes to hold itself.
+OPEN_OUTPUTS = tuple(dict.fromkeys((*RUN_OUTPUTS, "tabs", "task", "video", "picked")))
+#: A click on a table row or a thumbnail opens the record and shows its id in the Record id box.
+SELECT_OUTPUTS = (*OPEN_OUTPUTS, "record_id")
+#: What a refresh of the listing fills (the table, counts, thumbnails and the reviewer agreement).
+LIST_OUTPUTS = ("records", "stats", "record_thumbs", "thumb_ids", "agreement_md", "agreement_table")
+_SOURCE_NAMES = {"example": "example", "dataset_episode": "dataset episode", "upload": "upload", "live_run": "live run"}
 log = logging.getLogger(__name__)
 
 
@@ -32,6 +40,10 @@ def _record_id(value: Any) -> int:
         return inputs.record_id(value)
     except inputs.InputError as exc:
         raise as_gr_error(exc) from None
+
+
+def _source_text(source: Source) -> str:
+    return f"{_SOURCE_NAMES.get(source.kind, source.kind)} {source.ref}".strip()
 
 
 def _export_error(exc: Exception, repo: str | None) -> gr.Error:
@@ -52,17 +64,50 @@ class CorrectionsHandlers:
     def refresh(
         self, decision: str | None, review: str | None, failure_type: str | None, search: str | None
     ) -> dict[str, Any]:
+        """The table, its keyframe thumbnails, the counts and the reviewer agreement (all LIST_OUTPUTS)."""
         try:
-            rows, total = self.s.corrections.table(
+            page = self.s.corrections.page(
                 decision=_filter(decision),
                 review_status=_filter(review),
                 failure_type=_filter(failure_type),
                 search=search,
             )
+            thumbs = self.s.corrections.keyframe_thumbnails(page.records)
         except USER_ERRORS as exc:
             raise as_gr_error(exc) from None
-        shown = f"Showing {len(rows)} of {total} matching records.  \n"
-        return {"records": rows, "stats": shown + self.s.corrections.stats_markdown()}
+        shown = f"Showing {len(page.records)} of {page.total} matching records.  \n"
+        return {
+            "records": self.s.corrections.rows(page.records),
+            "stats": shown + self.s.corrections.stats_markdown(),
+            "record_thumbs": [(thumb, caption) for _, thumb, caption in thumbs],
+            "thumb_ids": [rid for rid, _, _ in thumbs],
+            **self.agreement(),
+        }
+
+    def agreement(self) -> dict[str, Any]:
+        try:
+            report = self.s.corrections.agreement()
+        except USER_ERRORS as exc:
+            raise as_gr_error(exc) from None
+        return {"agreement_md": report.markdown(), "agreement_table": report.rows()}
+
+    def open_row(self, evt: gr.SelectData) -> dict[str, Any]:
+        """A click on a table row opens that record (its id is the row's first cell, whichever cell was hit)."""
+        row = getattr(evt, "row_value", None)
+        if not row:
+            raise gr.Error("Click a row of the table to open that record.", duration=8)
+        return self.open(row[0])
+
+    def open_thumb(self, ids: list[int] | None, evt: gr.SelectData) -> dict[str, Any]:
+        """A click on a keyframe thumbnail opens its record (ids kept in the order the gallery shows them)."""
+        index = evt.index if isinstance(evt.index, int) else -1
+        if not ids or not 0 <= index < len(ids):
+            raise gr.Error("That thumbnail is no longer listed: press Refresh.", duration=8)
+        return self.open(ids[index])
+
+    def open(self, record_id: Any) -> dict[str, Any]:
+        """Reopen and show the id in the Record id box (what Mark reviewed then acts on)."""
+        return {**self.reopen(record_id), "record_id": _record_id(record_id)}
 
     def reopen(self, record_id: Any) -> dict[str, Any]:
         """Load a stored record into the editor; the next accept re-edits it (a new revision)."""
@@ -91,13 +136,18 @@ class CorrectionsHandlers:
         symbols = final.symbol_objects() if final else []
         editor = views.editor_for(run, keyframe, symbols)
         low = (final.low_level if final else diag.get("low_level")) or ""
+        picked, clip = self._source_clip(record.source.kind, record.source.ref)
         return {
             "tabs": gr.Tabs(selected="diagnose"),
             "reasoning": run.raw_text,
             "summary": (
                 f"Reopened correction **#{record.id}** ({record.decision}, {record.review_status}, revision "
-                f"{record.revision}) - task: {record.task}. Edit and press Accept to store a new revision."
+                f"{record.revision}) - task: {record.task} - source: {_source_text(record.source)}. "
+                "Edit and press Accept to store a new revision."
             ),
+            "task": record.task,
+            "video": clip,
+            "picked": picked,
             "gallery": views.gallery_items(run, keyframe),
             "editor_image": views.editor_image(run, editor, keyframe),
             "symbols": views.symbols_table(editor),
@@ -118,6 +168,20 @@ class CorrectionsHandlers:
             "low_level": low,
             "high_level": (final.high_level if final else "") or "",
         }
+
+    def _source_clip(self, kind: str, ref: str) -> tuple[PickedSource, str | None]:
+        """The pick and the clip to show again for a bundled example or dataset episode; an upload or a live run
+        kept only its frames, so nothing is shown (and a gone example or episode is not an error: the frames are
+        stored)."""
+        try:
+            if kind == "example":
+                return PickedSource(kind, ref), str(self.s.examples.get(ref).clip)
+            if kind == "dataset_episode":
+                video = self.s.episodes.video(self.s.episodes.get(ref))
+                return PickedSource(kind, ref), str(video) if video.is_file() else None
+        except USER_ERRORS as exc:
+            log.info("reopen: the source %s %r is not available any more (%s)", kind, ref, exc)
+        return PickedSource(), None
 
     def mark_reviewed(
         self, record_id: Any, decision: str | None, review: str | None, failure_type: str | None, search: str | None

@@ -129,6 +129,7 @@ def _queue_row(services: Services, c: dict[str, Any]) -> None:
     queue = services.queue
     with gr.Row(visible=queue is not None, elem_id="queue-row", equal_height=True):
         c["reviewer"] = gr.Textbox(
+            "",  # a value, so API clients may leave it out (/accept, /reject, /skip)
             label="Your name (kept with each decision)",
             placeholder="type it once for this visit",
             visible=not services.config.auth,
