@@ -13,6 +13,7 @@ from vifailback_demo.core.symbols import RotatingArrow, StraightArrow
 from vifailback_demo.errors import StoreError, SymbolError
 from vifailback_demo.imageio import decode_image_rgb, encode_image
 from vifailback_demo.store import CorrectionsStore, FinalVersion, NewCorrection
+from vifailback_demo.store.db import SCHEMA_VERSION
 from vifailback_demo.store.images import prepare_image
 from vifailback_demo.store.store import with_final
 
@@ -45,7 +46,7 @@ def test_store_file_is_wal_with_versioned_schema(store):
     conn = sqlite3.connect(store.data_dir / "corrections.sqlite3")
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     finally:
         conn.close()
     assert store.db.conn().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL

@@ -102,7 +102,7 @@ def test_warn_only_calls_change_nothing_and_do_not_fail(app) -> None:
     one_line(shown[0], "row", f"1..{len(before)}")
     assert rows_after_a_valid_place(client, (w, h)) == before, "a refused call changed the symbols"
 
-    (message, _), _ = call(client, *fields(), api_name="/accept")
+    (message, _), _ = call(client, *fields(), api_name="/accept_anyway")
     record_id = int(message.split("#")[1].split("*")[0])
     for api_name in ("/reject", "/skip"):
         out, shown = call(client, api_name=api_name)
@@ -134,7 +134,7 @@ def test_huge_and_non_finite_numbers_get_one_line_naming_field_and_range(app) ->
 
         for name, expected in (("keyframe", "keyframe: expected a whole number in 1..10"),
                                ("failed_subtask", "failed subtask: expected a whole number in 1..2")):  # fmt: skip
-            error, _ = call(client, *fields(**{name: value}), api_name="/accept")
+            error, _ = call(client, *fields(**{name: value}), api_name="/accept_anyway")
             assert isinstance(error, Exception), (name, value, error)
             one_line(str(error), expected)
 
@@ -149,7 +149,7 @@ def test_huge_and_non_finite_numbers_get_one_line_naming_field_and_range(app) ->
 def test_a_valid_accept_reopen_and_review_still_work_after_the_checks(app) -> None:
     services, client = app
     diagnose(client)
-    (message, _), _ = call(client, *fields(keyframe=3.0), api_name="/accept")  # 3.0 is a whole number
+    (message, _), _ = call(client, *fields(keyframe=3.0), api_name="/accept_anyway")  # 3.0 is a whole number
     record_id = int(message.split("#")[1].split("*")[0])
     assert services.corrections.get(record_id).final.keyframe == 3
     reopened, _ = call(client, str(record_id), api_name="/reopen")

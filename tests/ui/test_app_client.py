@@ -55,7 +55,7 @@ def test_diagnose_edit_accept_export_round_trip(scripted_app, clip: Path, tmp_pa
     assert rows[-1][:3] == ["crosshair", 500, 500]
     message, vqa = client.predict(
         "Failed", keyframe, "task planning", "Reach the block.\nGrasp it.", 1, "The gripper missed.", LOW, "Grasp the blue block first.",
-        api_name="/accept",
+        api_name="/accept_anyway",  # LOW does not match the placed crosshair: Accept would ask first
     )  # fmt: skip
     record_id = int(message.split("#")[1].split("*")[0])
     assert {"cot_avoidance_code_qa", "subtask_localization_qa"} <= {p["tag"] for p in vqa}

@@ -35,7 +35,9 @@ def fields(out: dict, **changes) -> list:
 
 
 def accept(services: Services, out: dict, **changes) -> dict:
-    return DecisionHandlers(services).accept(out["run_state"], out["editor_state"], *fields(out, **changes))
+    """Accept anyway (confirmed): some tests store versions whose command and symbols disagree on purpose."""
+    run, editor = out["run_state"], out["editor_state"]
+    return DecisionHandlers(services).accept(run, editor, *fields(out, **changes), "", True)
 
 
 def test_run_streams_reasoning_then_fills_every_result_field(services: Services, clip: Path) -> None:

@@ -96,6 +96,12 @@ def test_a_name_is_needed_and_an_undecided_clip_stays(queue_app) -> None:
 
 def test_accept_asks_while_the_command_and_symbols_disagree(queue_app) -> None:
     _, client, services = queue_app
+    model = _named(call(client, "dana", api_name="/queue_next")[0], QUEUE_OUTPUTS)
+    assert "agree" in model["warnings"] and "disagree" not in model["warnings"], model["warnings"]
+    fields = [model[n] for n in ("success", "keyframe", "failure_type", "subtasks", "failed_subtask", "reason")]
+    agreeing = [*fields, model["low_level"], model["high_level"], "dana"]
+    result, _ = call(client, *agreeing, api_name="/accept")  # the model's own version: stored at once
+    assert "Accepted: stored as correction" in _named(result, DECISION_OUTPUTS)["decision_out"]
     call(client, "dana", api_name="/queue_next")
     # The scripted demo answer draws arrows for a move; a rotation-only command contradicts them.
     result, _ = call(
@@ -112,8 +118,8 @@ def test_accept_asks_while_the_command_and_symbols_disagree(queue_app) -> None:
         api_name="/accept",
     )
     out = _named(result, DECISION_OUTPUTS)
-    assert "disagree" in out["confirm_text"] and "Accept anyway" in out["confirm_text"], out
-    assert services.corrections.store.stats()["total"] == 0
+    assert "Not stored yet: the command and the symbols disagree" in out["decision_out"], out
+    assert services.corrections.store.stats()["total"] == 1  # only the first clip's
     result, _ = call(
         client,
         "Failed",
@@ -128,9 +134,13 @@ def test_accept_asks_while_the_command_and_symbols_disagree(queue_app) -> None:
         api_name="/accept_anyway",
     )
     assert "Accepted" in _named(result, DECISION_OUTPUTS)["decision_out"]
-    (record,) = services.corrections.store.list().records
-    assert (record.who, record.decision, record.source.ref) == ("dana", "accepted", "clip0.mp4")
-    assert services.queue.table.get(1).status == "done"
+    records = sorted(services.corrections.store.list().records, key=lambda r: r.id)
+    assert [(r.who, r.decision, r.source.ref) for r in records] == [
+        ("dana", "accepted", "clip0.mp4"),
+        ("dana", "accepted", "clip1.mp4"),
+    ]
+    assert records[1].final.low_level == "Rotate the left gripper counter-clockwise."
+    assert [services.queue.table.get(i).status for i in (1, 2, 3)] == ["done", "done", "claimed"]
 
 
 def test_the_next_clip_is_diagnosed_while_the_current_one_is_edited(tmp_path: Path, monkeypatch) -> None:

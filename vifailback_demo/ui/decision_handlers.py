@@ -19,7 +19,7 @@ from vifailback_demo.ui import views
 from vifailback_demo.ui.errors import USER_ERRORS, as_gr_error, warn
 from vifailback_demo.ui.state import RunState
 
-DECISION_OUTPUTS = ("decision_out", "vqa", "run_state", "confirm_box", "confirm_text")
+DECISION_OUTPUTS = ("decision_out", "vqa", "run_state", "confirm_box")
 
 
 def who_decides(request: gr.Request | None, reviewer: str | None) -> str:
@@ -29,7 +29,7 @@ def who_decides(request: gr.Request | None, reviewer: str | None) -> str:
 
 
 def _hidden_confirm() -> dict[str, Any]:
-    return {"confirm_box": gr.Column(visible=False), "confirm_text": ""}
+    return {"confirm_box": gr.Column(visible=False)}
 
 
 def _draft(run: RunState) -> Draft:
@@ -80,15 +80,15 @@ class DecisionHandlers:
         if run is None or not run.ready:
             raise gr.Error("Nothing to accept: run a diagnosis first.", duration=8)
         who = who_decides(request, reviewer)
-        disagree = consistency_warnings(low_level, list(editor.symbols)) if editor and success == "Failed" else []
-        if disagree and not confirmed:  # nothing stored: the page shows the box with Accept anyway / Cancel
-            lines = "\n".join(f"- {w}" for w in disagree)
-            text = f"**The command and the symbols disagree.** Accept anyway?\n{lines}"
-            return {"confirm_box": gr.Column(visible=True), "confirm_text": text, "decision_out": ""}
         try:
             final = views.final_from_fields(
                 run, editor, success, keyframe, failure_type, subtasks, failed_subtask, reason, low_level, high_level
             )
+            disagree = consistency_warnings(low_level, list(final.symbol_objects())) if not final.success else []
+            if disagree and not confirmed:  # nothing stored: the box under the buttons offers Accept anyway / Cancel
+                lines = "\n".join(f"- {w}" for w in disagree)
+                text = f"**Not stored yet: the command and the symbols disagree.** Accept anyway?\n{lines}"
+                return {"confirm_box": gr.Column(visible=True), "decision_out": text}
             if run.record_id is not None:
                 record = self.s.corrections.update(run.record_id, final, who=who)
                 message = f"Updated correction **#{record.id}** (revision {record.revision})."

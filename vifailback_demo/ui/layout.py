@@ -114,7 +114,7 @@ def _diagnose_tab(services: Services, c: dict[str, Any]) -> None:
         c["skip"] = gr.Button("Skip", elem_id="skip", interactive=False)
         c["send"] = gr.Button("Send to VLA (outbox)", elem_id="send", interactive=False)
     with gr.Column(visible=False, elem_id="accept-confirm") as confirm_box:
-        c["confirm_text"] = gr.Markdown(label="Accept confirmation", show_label=False)
+        gr.Markdown("**The command and the symbols disagree** (listed below). Store this version anyway?")
         with gr.Row():
             c["accept_anyway"] = gr.Button("Accept anyway", variant="primary", elem_id="accept-anyway")
             c["accept_cancel"] = gr.Button("Cancel", elem_id="accept-cancel")
@@ -194,7 +194,7 @@ def _wire(demo: gr.Blocks, services: Services, c: dict[str, Any]) -> None:
         on(c["reject"].click, dec.reject, ["run_state", "reviewer"], DECISION_OUTPUTS, api_name="reject", **store_kw),
         on(c["skip"].click, dec.skip, ["run_state", "reviewer"], DECISION_OUTPUTS, api_name="skip", **store_kw),
     ]
-    on(c["accept_cancel"].click, dec.cancel_accept, [], ["confirm_box", "confirm_text", "decision_out"])
+    on(c["accept_cancel"].click, dec.cancel_accept, [], ["confirm_box", "decision_out"])
     on(c["send"].click, dec.send, ["run_state"], ["send_out"], api_name="send_to_vla", **store_kw)
     if services.queue is not None:
         queue, queue_kw = QueueHandlers(services, run), {"concurrency_id": "queue", "concurrency_limit": 8}
