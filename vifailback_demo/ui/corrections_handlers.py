@@ -14,7 +14,7 @@ import gradio as gr
 from vifailback_demo.errors import ViFailbackError
 from vifailback_demo.services import Services, hub
 from vifailback_demo.store import Source
-from vifailback_demo.ui import inputs, views
+from vifailback_demo.ui import compare, inputs, views
 from vifailback_demo.ui.errors import USER_ERRORS, as_gr_error, warn
 from vifailback_demo.ui.run_handlers import RUN_OUTPUTS, decide_buttons
 from vifailback_demo.ui.state import PickedSource, RunState
@@ -137,6 +137,9 @@ class CorrectionsHandlers:
         editor = views.editor_for(run, keyframe, symbols)
         low = (final.low_level if final else diag.get("low_level")) or ""
         picked, clip = self._source_clip(record.source.kind, record.source.ref)
+        success = "Successful" if (final.success if final else diag.get("success")) else "Failed"
+        failure_type = (final.failure_type if final else diag.get("failure_type")) or None
+        human = compare.human_fields(editor, success, keyframe, failure_type, low)
         return {
             "tabs": gr.Tabs(selected="diagnose"),
             "reasoning": run.raw_text,
@@ -159,14 +162,17 @@ class CorrectionsHandlers:
             "vqa": None,
             "run_state": run,
             "editor_state": editor,
-            "success": "Successful" if (final.success if final else diag.get("success")) else "Failed",
+            "success": success,
             "keyframe": keyframe,
-            "failure_type": (final.failure_type if final else diag.get("failure_type")) or None,
+            "failure_type": failure_type,
             "subtasks": "\n".join(run.subtasks),
             "failed_subtask": final.failed_subtask if final else None,
             "reason": (final.failure_reason if final else "") or "",
             "low_level": low,
             "high_level": (final.high_level if final else "") or "",
+            "model_image": compare.model_picture(run),
+            "compare": compare.compare_html(run, human),
+            "confirm_box": gr.Column(visible=False),
         }
 
     def _source_clip(self, kind: str, ref: str) -> tuple[PickedSource, str | None]:
