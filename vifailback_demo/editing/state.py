@@ -4,10 +4,14 @@ The UI keeps one :class:`EditorState` in ``gr.State`` and replaces it with what 
 functions never mutate their input, so a stale copy held by a slow event handler cannot be corrupted. Symbols are
 stored in the model's normalised 0-1000 integer space; clicks arrive in pixels of the displayed keyframe and are
 converted here (the only place the UI's pixels meet the model's space).
+
+The ``move`` tool moves one point of a placed symbol with two clicks (select, then put): the UI's picture gives
+clicks, not drags, so a drag is done as "click the point, click where it goes".
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 from vifailback_demo.core.symbols import (
@@ -25,12 +29,21 @@ from vifailback_demo.core.symbols import (
     Symbol,
     check_colors,
     check_symbols,
+    points_of,
+    symbol_field_names,
 )
 from vifailback_demo.errors import SymbolError
 
-#: Tool names = the canonical symbol kinds.
+#: Symbol tool names = the canonical symbol kinds.
 TOOLS: tuple[str, ...] = ("move_arrow", "rotate_arrow", "crosshair", "dual_crosshair", "state", "lock", "rewind")
 TWO_POINT_TOOLS: tuple[str, ...] = ("move_arrow", "dual_crosshair")
+#: The select-and-move tool: first click selects a symbol's point, second click puts it there.
+MOVE_TOOL = "move"
+EDITOR_TOOLS: tuple[str, ...] = (*TOOLS, MOVE_TOOL)
+#: How near (in the 0-1000 normalised units, straight-line distance) a click must land to select a symbol's
+#: point: 60 is about 6% of the picture, easy to hit on a small screen yet tighter than the gap between most
+#: symbols; the nearest point wins, and on a tie the symbol drawn last (on top).
+SELECT_RADIUS = 60
 MAX_UNDO = 100
 #: A drag component shorter than this fraction of the longer one does not get its own colour.
 MINOR_AXIS_RATIO = 0.3
@@ -61,6 +74,7 @@ class EditorState:
     symbols: tuple[Symbol, ...] = ()  # normalised 0-1000 integer coordinates
     tool: str = "move_arrow"
     pending: Point | None = None  # first click of a two-point tool (normalised)
+    selected: tuple[int, str] | None = None  # move tool: (symbol index, point field name such as "start")
     arrow_colors: tuple[str, ...] | None = None  # None: suggested from the drag direction
     rotation: str = "clockwise"
     state_text: str = "ON"
@@ -71,8 +85,16 @@ class EditorState:
             raise SymbolError(
                 f"editor image size: expected positive integer width and height, got {self.width}x{self.height}"
             )
-        if self.tool not in TOOLS:
-            raise SymbolError(f"editor tool: expected one of {list(TOOLS)}, got {self.tool!r}")
+        if self.tool not in EDITOR_TOOLS:
+            raise SymbolError(f"editor tool: expected one of {list(EDITOR_TOOLS)}, got {self.tool!r}")
+        if self.selected is not None:
+            index, name = self.selected
+            if (
+                self.tool != MOVE_TOOL
+                or not 0 <= index < len(self.symbols)
+                or name not in _point_names(self.symbols[index])
+            ):
+                raise SymbolError(f"editor selection: no point {self.selected!r} to move")
         if self.rotation not in DIRECTIONS:
             raise SymbolError(f"rotation direction: expected one of {list(DIRECTIONS)}, got {self.rotation!r}")
         if self.state_text not in STATE_TEXTS:
@@ -88,7 +110,64 @@ def new_state(width: int, height: int, symbols: list[Symbol] | tuple[Symbol, ...
 
 def _with_symbols(state: EditorState, symbols: tuple[Symbol, ...]) -> EditorState:
     undo = (*state.undo_stack, state.symbols)[-MAX_UNDO:]
-    return replace(state, symbols=symbols, undo_stack=undo, pending=None)
+    return replace(state, symbols=symbols, undo_stack=undo, pending=None, selected=None)
+
+
+def _point_names(symbol: Symbol) -> tuple[str, ...]:
+    """The field names holding ``symbol``'s points ("start", "end", "center", "pos", "p1", "p2").
+
+    Every symbol type declares its point fields first (core/symbols.py), so they are the leading field names.
+    """
+    return symbol_field_names(type(symbol))[: len(points_of(symbol))]
+
+
+def selected_point(state: EditorState) -> Point | None:
+    """Where the move tool's selected point is now (normalised), or None when nothing is selected."""
+    if state.selected is None:
+        return None
+    index, name = state.selected
+    return getattr(state.symbols[index], name)
+
+
+def nearest_point(symbols: tuple[Symbol, ...], point: Point, radius: float = SELECT_RADIUS) -> tuple[int, str] | None:
+    """``(symbol index, point field name)`` of the symbol point nearest ``point`` within ``radius``, or None."""
+    best: tuple[float, int, str] | None = None
+    for index, symbol in enumerate(symbols):
+        for name in _point_names(symbol):
+            x, y = getattr(symbol, name)
+            distance = math.hypot(x - point[0], y - point[1])
+            if distance <= radius and (best is None or distance <= best[0]):  # <=: the later (top) symbol wins
+                best = (distance, index, name)
+    return None if best is None else best[1:]
+
+
+def _move_click(state: EditorState, point: Point) -> EditorState:
+    """First click: select the nearest symbol point; second click: move it there (one undo step)."""
+    if state.selected is None:
+        found = nearest_point(state.symbols, point)
+        if found is None:
+            raise SymbolError(
+                f"No symbol point within {SELECT_RADIUS} of ({point[0]}, {point[1]}): "
+                "click on a symbol's point to select it"
+            )
+        return replace(state, selected=found)
+    index, name = state.selected
+    symbol = state.symbols[index]
+    if getattr(symbol, name) == point:  # put back where it was: just drop the selection, no undo step
+        return replace(state, selected=None)
+    moved = replace(symbol, **{name: point})
+    first, *rest = points_of(moved)
+    if rest and rest[0] == first:  # an arrow or dual crosshair with both ends on one spot shows no direction
+        a, b = _point_names(moved)
+        raise SymbolError(
+            f"symbol {index + 1} ({moved.command}): its {a} and {b} would be the same point - the point was not moved"
+        )
+    symbols = (*state.symbols[:index], moved, *state.symbols[index + 1 :])
+    try:
+        check_symbols(symbols)  # re-validated like any human edit (a click inside the picture is always in range)
+    except SymbolError as exc:
+        raise SymbolError(f"{exc} - the point was not moved") from None
+    return _with_symbols(state, symbols)
 
 
 def _normalize_click(state: EditorState, x_px: float, y_px: float) -> Point:
@@ -104,13 +183,17 @@ def click(state: EditorState, tool: str, x_px: float, y_px: float) -> EditorStat
     """Apply one click in image pixels with ``tool``; returns the new state.
 
     Two-point tools (straight arrow, dual crosshair) take start then end: the first click is kept in
-    ``pending``; switching tools drops it. Single-point tools place their symbol at once.
+    ``pending``; switching tools drops it. Single-point tools place their symbol at once. The move tool selects
+    the nearest symbol point (within ``SELECT_RADIUS``), then moves it to the next click; a click near no point
+    or a move that leaves a symbol invalid raises :class:`SymbolError` (the state is unchanged).
     """
-    if tool not in TOOLS:
-        raise SymbolError(f"editor tool: expected one of {list(TOOLS)}, got {tool!r}")
+    if tool not in EDITOR_TOOLS:
+        raise SymbolError(f"editor tool: expected one of {list(EDITOR_TOOLS)}, got {tool!r}")
     point = _normalize_click(state, x_px, y_px)
     if tool != state.tool:
-        state = replace(state, tool=tool, pending=None)
+        state = replace(state, tool=tool, pending=None, selected=None)
+    if tool == MOVE_TOOL:
+        return _move_click(state, point)
     if tool in TWO_POINT_TOOLS:
         if state.pending is None:
             return replace(state, pending=point)
@@ -134,9 +217,10 @@ def click(state: EditorState, tool: str, x_px: float, y_px: float) -> EditorStat
 
 
 def undo(state: EditorState) -> EditorState:
-    """Cancel a pending first click, else go back one symbol change (no-op when there is nothing to undo)."""
-    if state.pending is not None:
-        return replace(state, pending=None)
+    """Cancel a pending first click or a move selection, else go back one symbol change (no-op when there is
+    nothing to undo)."""
+    if state.pending is not None or state.selected is not None:
+        return replace(state, pending=None, selected=None)
     if not state.undo_stack:
         return state
     return replace(state, symbols=state.undo_stack[-1], undo_stack=state.undo_stack[:-1])
@@ -144,7 +228,7 @@ def undo(state: EditorState) -> EditorState:
 
 def clear(state: EditorState) -> EditorState:
     """Remove every symbol (undoable)."""
-    if not state.symbols and state.pending is None:
+    if not state.symbols and state.pending is None and state.selected is None:
         return state
     return _with_symbols(state, ())
 
@@ -172,7 +256,7 @@ def set_options(
     """Change tool settings (validated by :class:`EditorState`); ``arrow_colors=None`` means auto."""
     changes: dict = {}
     if tool is not None and tool != state.tool:
-        changes.update(tool=tool, pending=None)
+        changes.update(tool=tool, pending=None, selected=None)
     if arrow_colors != "keep":
         changes["arrow_colors"] = tuple(check_colors(list(arrow_colors))) if arrow_colors else None
     if rotation is not None:

@@ -1,9 +1,11 @@
-"""Symbol editor handlers: choose the keyframe, place symbols by clicking, edit the table, undo/clear/delete.
+"""Symbol editor handlers: choose or step the keyframe, place and move symbols by clicking, edit the table,
+undo/clear/delete.
 
 Every handler takes the per-session :class:`RunState` and :class:`EditorState` and returns new ones (the editing
 functions never mutate), re-rendering the keyframe picture at once and re-checking the command against the
 symbols. Clicks arrive as ``evt.index == [x, y]`` in the picture's natural pixels; :meth:`place` takes the same
-two numbers, so the API and the "place at x, y" fields share one path with the mouse.
+two numbers, so the API and the "place at x, y" fields share one path with the mouse. With the "move point" tool
+the same two numbers first select the nearest symbol point, then put it where the next click lands.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import gradio as gr
 
 from vifailback_demo.editing import (
     COLUMNS,
+    MOVE_TOOL,
     EditorState,
     clear,
     click,
@@ -30,6 +33,8 @@ from vifailback_demo.ui.inputs import as_number, pixel, shown, table_rows, whole
 from vifailback_demo.ui.state import RunState, clamp_keyframe
 
 EDIT_OUTPUTS = ("editor_image", "symbols", "warnings", "hint", "editor_state")
+KEYFRAME_OUTPUTS = ("keyframe", "gallery", "editor_image")
+OPTION_OUTPUTS = ("editor_state", "hint", "editor_image")
 
 
 def _ready(run: RunState | None, editor: EditorState | None) -> bool:
@@ -70,13 +75,35 @@ class EditorHandlers:
             "editor_image": views.editor_image(run, editor, k),
         }
 
+    def step_keyframe(self, run: RunState, editor: EditorState, keyframe: Any, step: int) -> dict[str, Any]:
+        """Move the keyframe ``step`` frames on, clamped to 1..frames; with none set yet, start at frame 1."""
+        if not _ready(run, editor):
+            return {}
+        k = clamp_keyframe(keyframe, len(run.frames))
+        return self.set_keyframe(run, editor, 1 if k is None else min(max(k + step, 1), len(run.frames)))
+
+    def prev_keyframe(self, run: RunState, editor: EditorState, keyframe: Any) -> dict[str, Any]:
+        return self.step_keyframe(run, editor, keyframe, -1)
+
+    def next_keyframe(self, run: RunState, editor: EditorState, keyframe: Any) -> dict[str, Any]:
+        return self.step_keyframe(run, editor, keyframe, 1)
+
     # --- placing ---------------------------------------------------------------------------------------------
 
     def options(
-        self, editor: EditorState | None, tool: str, colors: list[str] | None, rotation: str, state_text: str
+        self,
+        run: RunState | None,
+        editor: EditorState | None,
+        keyframe: Any,
+        tool: str,
+        colors: list[str] | None,
+        rotation: str,
+        state_text: str,
     ) -> dict[str, Any]:
+        """Tool settings; a tool change drops a pending first point or a move selection (and its ring)."""
         if editor is None:
             return {}
+        before = editor
         try:
             editor = set_options(
                 editor,
@@ -88,7 +115,11 @@ class EditorHandlers:
         except USER_ERRORS as exc:
             warn(str(exc))
             return {}
-        return {"editor_state": editor, "hint": views.pending_hint(editor)}
+        out: dict[str, Any] = {"editor_state": editor, "hint": views.pending_hint(editor)}
+        marked = (before.pending, before.selected) != (editor.pending, editor.selected)
+        if marked and run is not None and run.ready:
+            out["editor_image"] = views.editor_image(run, editor, keyframe)
+        return out
 
     def place(
         self,
@@ -103,9 +134,11 @@ class EditorHandlers:
         x: float | None,
         y: float | None,
     ) -> dict[str, Any]:
-        """One click at (x, y) natural pixels with the chosen tool (two clicks for arrows and dual crosshairs).
+        """One click at (x, y) natural pixels with the chosen tool (two clicks for arrows and dual crosshairs;
+        "move point": select a symbol's point, then move it).
 
-        A missing, non-numeric or out-of-picture coordinate warns and changes nothing (``{}``: see ui/wiring.py).
+        A missing, non-numeric or out-of-picture coordinate, a move-tool click near no point or a move that would
+        leave a symbol invalid warns and changes nothing (``{}``: see ui/wiring.py).
         """
         if not _ready(run, editor):
             return {}
@@ -124,7 +157,7 @@ class EditorHandlers:
             )
             editor = click(editor, views.tool_id(tool), px, py)
         except USER_ERRORS as exc:
-            warn(f"{exc} - nothing was placed.")
+            warn(str(exc) if views.tool_id(tool) == MOVE_TOOL else f"{exc} - nothing was placed.")
             return {}
         return _view(run, editor, keyframe, low_level)
 

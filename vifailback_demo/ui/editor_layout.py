@@ -14,20 +14,24 @@ from typing import Any
 import gradio as gr
 
 from vifailback_demo.editing import COLUMNS
-from vifailback_demo.ui.editor_handlers import EDIT_OUTPUTS, EditorHandlers
+from vifailback_demo.ui.editor_handlers import EDIT_OUTPUTS, KEYFRAME_OUTPUTS, OPTION_OUTPUTS, EditorHandlers
 from vifailback_demo.ui.views import TOOL_LABELS
 
 TOOLS = ("tool", "colors", "rotation", "state_text")
 
 
 def editor_picture(c: dict[str, Any], prefix: str = "") -> None:
-    """The keyframe picture (click to place), the pending-symbol hint and the command/symbol consistency notes."""
+    """The keyframe picture (click to place or to select-and-move), previous/next keyframe buttons, the
+    pending-symbol hint and the command/symbol consistency notes."""
     c["editor_image"] = gr.Image(
         label="Keyframe with symbols - click to place the chosen symbol",
         type="numpy",
         interactive=False,
         elem_id=f"{prefix}keyframe-editor",
     )
+    with gr.Row():
+        c["key_prev"] = gr.Button("◀ Previous keyframe", size="sm", elem_id=f"{prefix}key-prev")
+        c["key_next"] = gr.Button("Next keyframe ▶", size="sm", elem_id=f"{prefix}key-next")
     c["hint"] = gr.Markdown(label="Symbol hint", show_label=False)
     c["warnings"] = gr.Markdown(label="Command and symbols check", show_label=False, elem_id=f"{prefix}consistency")
 
@@ -48,7 +52,7 @@ def symbol_tools(c: dict[str, Any], prefix: str = "") -> None:
             c["x"] = gr.Number(label="x (px)", precision=None, min_width=80)
             c["y"] = gr.Number(label="y (px)", precision=None, min_width=80)
             c["place"] = gr.Button("Place at x, y", min_width=100)
-            c["undo"] = gr.Button("Undo", min_width=80)
+            c["undo"] = gr.Button("Undo", min_width=80, elem_id=f"{prefix}undo")
             c["clear"] = gr.Button("Clear", min_width=80)
             c["delete_row"] = gr.Number(label="Row", precision=None, min_width=80)
             c["delete"] = gr.Button("Delete row", variant="stop", min_width=100)
@@ -68,15 +72,13 @@ def wire_symbol_editor(on: Callable[..., None], c: dict[str, Any], ed: EditorHan
     def named(name: str) -> dict[str, str]:
         return {"api_name": name} if api else {}
 
-    on(c["gallery"].select, ed.select_frame, ["run_state", "editor_state"], ["keyframe", "gallery", "editor_image"])
-    on(
-        c["keyframe"].input,
-        ed.set_keyframe,
-        ["run_state", "editor_state", "keyframe"],
-        ["keyframe", "gallery", "editor_image"],
-    )
+    on(c["gallery"].select, ed.select_frame, ["run_state", "editor_state"], KEYFRAME_OUTPUTS)
+    keyframe_in = ["run_state", "editor_state", "keyframe"]
+    on(c["keyframe"].input, ed.set_keyframe, keyframe_in, KEYFRAME_OUTPUTS)
+    on(c["key_prev"].click, ed.prev_keyframe, keyframe_in, KEYFRAME_OUTPUTS, **named("prev_keyframe"))
+    on(c["key_next"].click, ed.next_keyframe, keyframe_in, KEYFRAME_OUTPUTS, **named("next_keyframe"))
     for name in TOOLS:
-        on(c[name].input, ed.options, ["editor_state", *TOOLS], ["editor_state", "hint"])
+        on(c[name].input, ed.options, ["run_state", "editor_state", "keyframe", *TOOLS], OPTION_OUTPUTS)
     place_in = ["run_state", "editor_state", "keyframe", *TOOLS, "low_level"]
     on(c["editor_image"].select, ed.click_image, place_in, EDIT_OUTPUTS, api_visibility="private")
     on(c["place"].click, ed.place, [*place_in, "x", "y"], EDIT_OUTPUTS, **named("place_symbol"))

@@ -4,26 +4,50 @@ from __future__ import annotations
 
 import numpy as np
 
-HELP_MARKDOWN = """
+from vifailback_demo.ui.shortcuts import shortcuts_markdown
+
+HELP_MARKDOWN = (
+    """
 ## How to use
 1. **Diagnose**: upload a robot video (mp4, mov, mkv, webm; or record one with the webcam), or pick a bundled
    example or a dataset episode; write the task instruction; choose *avoidance* (what should have been done at
    the keyframe, before the failure) or *correction* (how to recover after it). Press **Run**: the model's
    reasoning streams in as it is written.
-2. **Result**: every field is editable. Click a thumbnail to make it the keyframe.
+2. **Result**: every field is editable. Click a thumbnail (or use **◀ Previous / Next keyframe ▶**) to make it
+   the keyframe.
 3. **Symbols**: pick a tool and click on the keyframe picture. Straight arrows and dual crosshairs take two
    clicks (start, then end). Arrow colours name the robot axis: **red** x forward/backward, **green** y
    left/right, **blue** z up/down (leave all unticked to have them suggested from the drag). Edit numbers in the
    table (0-1000 coordinates), delete a row, undo, clear. A warning appears when the command and the symbols
    disagree.
+
+   **Move a symbol**: choose **move point**, click on a symbol's point (an arrow's start or end, a dual
+   crosshair's either end, the centre of any other symbol; a ring marks it), then click where it should go. The
+   picture takes clicks, not drags, hence the two clicks. The move is one undo step; Undo before the second click
+   drops the selection, and so does choosing another tool.
 4. **Accept / Reject / Skip**: every decision is stored. Accept stores the model's raw answer, your final version,
-   the frames and the source, and shows the VQA training pairs derived from it.
-5. **Send to VLA**: writes the accepted correction (JSON + overlay PNG) to `<data-dir>/outbox/`, where a policy
-   runtime can pick it up. The app has no live robot link yet; the library and the `vifailback robot` /
-   `vifailback policy` commands do (robots and openpi policy servers: docs/robots.md).
-6. **Corrections**: browse, filter, reopen and re-edit, mark reviewed, export as LLaMA-Factory ShareGPT or a
+   the frames and the source, and shows the VQA training pairs derived from it. Before you accept, the model's
+   proposal sits beside a table of model vs your fields (changed ones highlighted); while the command and the
+   symbols disagree, Accept asks first (**Accept anyway** / **Cancel**).
+5. **Review queue** (when the app was started with `--queue DIR`): type your name once (not needed with a login),
+   press **Next clip in the queue** (or Enter in the name box, or `n`). Each clip arrives already diagnosed; Accept,
+   Reject or Skip store your decision and load the next clip. Reviewers never get the same clip; the queue survives
+   a restart.
+6. **Send to VLA**: writes the accepted correction (JSON + overlay PNG) to `<data-dir>/outbox/`, where a policy
+   runtime can pick it up. To drive a connected robot directly use the Live robot tab (robots and openpi policy
+   servers: docs/robots.md; also the `vifailback robot` / `vifailback policy` commands).
+7. **Corrections**: browse, filter, reopen and re-edit, mark reviewed, export as LLaMA-Factory ShareGPT or a
    Hugging Face dataset (zip download). Pushing to the Hub needs `HF_TOKEN` on the server and is offered only when
    the app was started with `--auth` (a logged-in user names the repo) or `--hub-repo REPO` (always that repo).
+
+## Keyboard shortcuts (Diagnose tab)
+They act while the Diagnose tab is shown and the cursor is not in a text field (Escape leaves a field), and click
+exactly the button or tool they name (a greyed-out button stays unclicked). The Live robot tab's editor has the same buttons and the
+move tool but no shortcuts: a stray key press there must never send anything to a robot.
+
+"""
+    + shortcuts_markdown()
+    + """
 
 ## Getting ViFailback-8B
 ```bash
@@ -51,6 +75,7 @@ not meaningful. Use ViFailback-8B for real clips.
 Uploaded clips are processed on this server. Only corrections you decide on (accept, reject, skip) are stored,
 in the server's data directory.
 """
+)
 
 
 def legend_image() -> np.ndarray | None:

@@ -20,6 +20,7 @@ from gradio.utils import get_upload_folder
 from vifailback_demo.services import Services
 from vifailback_demo.services.config import ASSETS_DIR
 from vifailback_demo.ui.errors import hide_paths_under
+from vifailback_demo.ui.shortcuts import SHORTCUTS_JS
 
 CSS = """
 #keyframe-editor img { cursor: crosshair; }
@@ -41,6 +42,8 @@ def served_paths(services: Services) -> list[str]:
     allowed = [str(ASSETS_DIR), str(cfg.examples_dir.resolve())]
     if cfg.dataset_root is not None:
         allowed.append(str(cfg.dataset_root))  # episode videos are shown in the player
+    if cfg.queue_dir is not None:
+        allowed.append(str(cfg.queue_dir))  # the review queue's clips, likewise
     return allowed
 
 
@@ -70,6 +73,7 @@ def launch_kwargs(services: Services, **overrides: Any) -> dict[str, Any]:
         "share": cfg.share,
         "theme": theme(),
         "css": CSS,
+        "js": SHORTCUTS_JS,  # the Diagnose tab's keyboard shortcuts (ui/shortcuts.py)
         # Only gr.Error messages reach clients (handlers turn every failure into one: ui/wiring.py); an exception
         # gradio raises around a handler (a malformed payload's raw pydantic/TypeError text) stays in the log.
         "show_error": False,

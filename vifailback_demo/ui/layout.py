@@ -105,7 +105,7 @@ def _diagnose_tab(services: Services, c: dict[str, Any]) -> None:
             height=240,
             elem_id="model-proposal",
         )
-        c["compare"] = gr.HTML(elem_id="compare")
+        c["compare"] = gr.HTML(label="Model vs yours", elem_id="compare")
     symbol_tools(c)
     with gr.Row():
         # Clickable once there is something to decide (a run's result or a reopened record): run_handlers.
@@ -206,6 +206,7 @@ def _wire(demo: gr.Blocks, services: Services, c: dict[str, Any]) -> None:
             api_name="queue_next",
             **queue_kw,
         )
+        on(c["reviewer"].submit, queue.next_clip, ["reviewer", "run_state"], QUEUE_OUTPUTS, **queue_kw)
         for dependency in decided:  # a decided queue clip makes way for the next (nothing happens otherwise)
             on(
                 dependency.success,

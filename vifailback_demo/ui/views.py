@@ -12,13 +12,13 @@ import numpy as np
 
 from vifailback_demo.core.dataset import AnnotationRecord
 from vifailback_demo.diagnosis.result import Diagnosis
-from vifailback_demo.editing import EditorState, consistency_warnings, new_state, to_table
+from vifailback_demo.editing import MOVE_TOOL, EditorState, consistency_warnings, new_state, selected_point, to_table
 from vifailback_demo.render import SymbolRenderer
 from vifailback_demo.store import FinalVersion
 from vifailback_demo.ui.inputs import optional_whole
 from vifailback_demo.ui.state import RunState, clamp_keyframe
 
-#: Tool labels shown in the editor -> the editor's tool ids (the canonical symbol kinds).
+#: Tool labels shown in the editor -> the editor's tool ids (the canonical symbol kinds, then select-and-move).
 TOOL_LABELS: dict[str, str] = {
     "straight arrow": "move_arrow",
     "rotating arrow": "rotate_arrow",
@@ -27,6 +27,7 @@ TOOL_LABELS: dict[str, str] = {
     "ON / OFF": "state",
     "lock": "lock",
     "rewind": "rewind",
+    "move point": MOVE_TOOL,
 }
 SUCCESS_CHOICES = ("Failed", "Successful")
 THUMB_SIDE = 320
@@ -66,9 +67,11 @@ def editor_image(run: RunState, editor: EditorState | None, keyframe: Any) -> np
     if editor is None:
         return base
     image = _renderer.render(base, list(editor.symbols), normalized=True)
-    if editor.pending is not None:  # the first click of a two-point tool: a ring until the second click
+    # A ring until the second click: the first point of a two-point tool, or the point the move tool selected.
+    marked = editor.pending if editor.pending is not None else selected_point(editor)
+    if marked is not None:
         h, w = image.shape[:2]
-        x, y = round(editor.pending[0] * w / 1000), round(editor.pending[1] * h / 1000)
+        x, y = round(marked[0] * w / 1000), round(marked[1] * h / 1000)
         r = max(6, max(h, w) // 60)
         cv2.circle(image, (x, y), r + 2, (0, 0, 0), 3, cv2.LINE_AA)
         cv2.circle(image, (x, y), r, KEYFRAME_RGB, 2, cv2.LINE_AA)
@@ -94,8 +97,14 @@ def warnings_markdown(low_level: str | None, editor: EditorState | None) -> str:
 
 
 def pending_hint(editor: EditorState | None) -> str:
-    if editor is not None and editor.pending is not None:
+    if editor is None:
+        return ""
+    if editor.pending is not None:
         return "First point placed - click the end point."
+    if editor.selected is not None:
+        return "Point selected - click where it should go."
+    if editor.tool == MOVE_TOOL:
+        return "Move point: click a symbol's point (an arrow's end, a symbol's centre) to select it."
     return ""
 
 
