@@ -218,3 +218,38 @@ def test_queue_sources_and_flags(tmp_path: Path) -> None:
         load_config(["--queue", str(tmp_path / "missing")], env={})
     with pytest.raises(ValueError, match="--queue-lease-s"):
         load_config(["--queue", str(folder), "--queue-lease-s", "0"], env={})
+
+
+def test_live_checks_and_runs_take_turns_on_the_model(tmp_path: Path) -> None:
+    """The Live tab's checks use the model through ``shared_backend``: never at the same time as another call."""
+    import time
+
+    from vifailback_demo.models.backend import GenerationResult
+    from vifailback_demo.services import DiagnosisService
+    from vifailback_demo.services.config import AppConfig
+
+    inside, most = [0], [0]
+    lock = threading.Lock()
+
+    class SlowBackend:
+        name = "slow"
+
+        def generate(self, frames, prompt, *, settings=None, on_text=None):
+            with lock:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.05)
+            with lock:
+                inside[0] -= 1
+            return GenerationResult(text="Successful", model="slow")
+
+    service = DiagnosisService(AppConfig(data_dir=tmp_path), backend=SlowBackend())
+    threads = [threading.Thread(target=service.shared_backend().generate, args=([], "prompt")) for _ in range(4)]
+    for t in threads:
+        t.start()
+    with service.model_lock:  # a Diagnose run or a queue pre-fetch holds this while it generates
+        time.sleep(0.1)
+        assert inside[0] == 0
+    for t in threads:
+        t.join(10)
+    assert most[0] == 1

@@ -141,6 +141,11 @@ class DiagnosisService:
             )
         return create_backend("transformers", str(self._choice.path))
 
+    def shared_backend(self) -> VLMBackend:
+        """The backend for another user of the same model (the Live tab's checks): each call takes the model lock,
+        so a live check and a Diagnose run (or a queue pre-fetch) never generate at once on one model."""
+        return _LockedBackend(self.backend(), self.model_lock)
+
     @property
     def loaded(self) -> bool:
         return self._backend is not None
@@ -205,3 +210,14 @@ class DiagnosisService:
                 if isinstance(item, Diagnosis):
                     yield Stage("parsing", 0.9, "parsed and drawn")
                 yield item
+
+
+class _LockedBackend:
+    """``inner`` whose ``generate`` runs under ``lock`` (see :meth:`DiagnosisService.shared_backend`)."""
+
+    def __init__(self, inner: VLMBackend, lock: threading.Lock) -> None:
+        self.inner, self.lock, self.name = inner, lock, inner.name
+
+    def generate(self, frames, prompt, *, settings=None, on_text=None):
+        with self.lock:
+            return self.inner.generate(frames, prompt, settings=settings, on_text=on_text)

@@ -162,7 +162,7 @@ class LiveService:
             if sim_policy is not None:
                 return Diagnoser(SimOracleBackend(robot, sim_policy))
             return Diagnoser(SimOracleBackend.from_metadata(robot, client.metadata))  # a served built-in policy
-        return Diagnoser(self.diagnosis.backend())  # the Diagnose tab's model, built on first use
+        return Diagnoser(self.diagnosis.shared_backend())  # the Diagnose tab's model (and its lock), built on first use
 
     def _supervisor(self, robot: Any, client: Any, diagnoser: Any, is_sim: bool) -> Any:
         from vifailback_demo.live.executors import make_executor

@@ -114,7 +114,8 @@ class QueueHandlers:
         )
         truth = clip.truth if clip and self.s.diagnosis.is_scripted else None
         out = {**head, **self.run.result(run, prepared.diagnosis, truth)}
-        out["summary"] = f"Queue clip `{item.source_ref}` (ready in {prepared.prepare_s:.1f} s)  \n" + out["summary"]
+        took = f"diagnosed in {prepared.prepare_s:.1f} s"
+        out["summary"] = f"Queue clip `{item.source_ref}` ({took})  \n" + out["summary"]
         if clip and clip.truth is not None:
             out["summary"] += "  \n" + views.truth_markdown(clip.truth)
         return out
