@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.ui.browser import chromium_page
 from tests.ui.helpers import free_port, make_services
-from tests.ui.test_browser import ARGS, CHROMIUM
 from vifailback_demo.ui import build_demo, launch
 
 TIMEOUT_MS = 60_000
@@ -53,59 +53,50 @@ def _wait_status(page, ok, what: str, timeout_s: float = 60.0) -> None:
 
 def test_live_tab_connect_review_accept_resume_in_chromium(live_url, tmp_path: Path) -> None:
     url, services = live_url
-    assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)"
-    from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, timeout=TIMEOUT_MS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
-            page.set_default_timeout(TIMEOUT_MS)
-            page.goto(url, timeout=TIMEOUT_MS)
-            page.get_by_role("tab", name="Live robot").click()
-            page.get_by_label("oracle").check()
-            page.locator("#live-connect").click()
-            page.wait_for_function("() => document.querySelector('#live-status')?.innerText.includes('idle')")
-            page.locator("#live-start").click()
-            page.locator("#live-frame").wait_for(state="visible")  # the head camera, refreshed by the timer
-            page.locator("#live-proposal").get_by_text("Proposal live-").wait_for(state="visible")
-            assert "awaiting_review" in page.locator("#live-status").inner_text()
-            page.locator("#live-keyframe-editor img").wait_for(state="visible")
-            if os.environ.get("VIFAILBACK_UPDATE_SCREENSHOTS") == "1":
-                page.screenshot(path=str(DOCS_SCREENSHOT), full_page=True)
-            held = _actions(page)
-            page.wait_for_timeout(1000)
-            assert _actions(page) == held  # the robot is held while the proposal waits
-            image = page.locator("#live-keyframe-editor img")
-            image.wait_for(state="visible")
-            rows = page.locator(CELLS).count()
-            page.locator('#live-tool input[value="crosshair"]').check()
-            page.wait_for_timeout(300)
-            box = image.bounding_box()
-            assert box is not None
-            image.click(position={"x": box["width"] * 0.5, "y": box["height"] * 0.5})
-            page.wait_for_function(f"n => document.querySelectorAll('{CELLS}').length > n", arg=rows)
-            page.locator("#live-proposal-box button", has_text="Undo").click()  # the model's proposal, as it was
-            page.wait_for_function(f"n => document.querySelectorAll('{CELLS}').length == n", arg=rows)
-            # The command/symbol check follows the typed command at once (not only on Enter), then comes back.
-            command = page.locator("#live-low-level textarea")
-            proposed = command.input_value()
-            before = page.locator("#live-consistency").inner_text()
-            command.fill("Rotate the left gripper clockwise.")
-            page.wait_for_function(
-                "b => document.querySelector('#live-consistency')?.innerText !== b", arg=before, timeout=10_000
-            )
-            command.fill(proposed)
-            page.wait_for_function(
-                "b => document.querySelector('#live-consistency')?.innerText === b", arg=before, timeout=10_000
-            )
-            page.get_by_label("pmc").check()
-            page.locator("#live-accept").click()
-            page.locator("#live-decision").get_by_text("executing with PMC").wait_for(state="visible")
-            _wait_status(page, lambda text: _actions(page) > held, "the run to resume")
-            _wait_status(page, lambda text: "Ended: stop_when" in text, "the task to be done")
-            page.screenshot(path=str(tmp_path / "live.png"), full_page=True)
-        finally:
-            browser.close()
+    with chromium_page(url, width=1400, height=1100, timeout_ms=TIMEOUT_MS) as page:
+        page.get_by_role("tab", name="Live robot").click()
+        page.get_by_label("oracle").check()
+        page.locator("#live-connect").click()
+        page.wait_for_function("() => document.querySelector('#live-status')?.innerText.includes('idle')")
+        page.locator("#live-start").click()
+        page.locator("#live-frame").wait_for(state="visible")  # the head camera, refreshed by the timer
+        page.locator("#live-proposal").get_by_text("Proposal live-").wait_for(state="visible")
+        assert "awaiting_review" in page.locator("#live-status").inner_text()
+        page.locator("#live-keyframe-editor img").wait_for(state="visible")
+        if os.environ.get("VIFAILBACK_UPDATE_SCREENSHOTS") == "1":
+            page.screenshot(path=str(DOCS_SCREENSHOT), full_page=True)
+        held = _actions(page)
+        page.wait_for_timeout(1000)
+        assert _actions(page) == held  # the robot is held while the proposal waits
+        image = page.locator("#live-keyframe-editor img")
+        image.wait_for(state="visible")
+        rows = page.locator(CELLS).count()
+        page.locator('#live-tool input[value="crosshair"]').check()
+        page.wait_for_timeout(300)
+        box = image.bounding_box()
+        assert box is not None
+        image.click(position={"x": box["width"] * 0.5, "y": box["height"] * 0.5})
+        page.wait_for_function(f"n => document.querySelectorAll('{CELLS}').length > n", arg=rows)
+        page.locator("#live-proposal-box button", has_text="Undo").click()  # the model's proposal, as it was
+        page.wait_for_function(f"n => document.querySelectorAll('{CELLS}').length == n", arg=rows)
+        # The command/symbol check follows the typed command at once (not only on Enter), then comes back.
+        command = page.locator("#live-low-level textarea")
+        proposed = command.input_value()
+        before = page.locator("#live-consistency").inner_text()
+        command.fill("Rotate the left gripper clockwise.")
+        page.wait_for_function(
+            "b => document.querySelector('#live-consistency')?.innerText !== b", arg=before, timeout=10_000
+        )
+        command.fill(proposed)
+        page.wait_for_function(
+            "b => document.querySelector('#live-consistency')?.innerText === b", arg=before, timeout=10_000
+        )
+        page.get_by_label("pmc").check()
+        page.locator("#live-accept").click()
+        page.locator("#live-decision").get_by_text("executing with PMC").wait_for(state="visible")
+        _wait_status(page, lambda text: _actions(page) > held, "the run to resume")
+        _wait_status(page, lambda text: "Ended: stop_when" in text, "the task to be done")
+        page.screenshot(path=str(tmp_path / "live.png"), full_page=True)
     record = services.corrections.store.get(1)
     assert record.decision == "accepted" and record.final.symbols  # the reviewed proposal was stored

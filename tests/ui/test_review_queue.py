@@ -104,8 +104,7 @@ def test_accept_asks_while_the_command_and_symbols_disagree(queue_app) -> None:
     assert "Accepted: stored as correction" in _named(result, DECISION_OUTPUTS)["decision_out"]
     call(client, "dana", api_name="/queue_next")
     # The scripted demo answer draws arrows for a move; a rotation-only command contradicts them.
-    result, _ = call(
-        client,
+    disagreeing = [
         "Failed",
         2,
         "gripper 6d-pose",
@@ -115,24 +114,12 @@ def test_accept_asks_while_the_command_and_symbols_disagree(queue_app) -> None:
         "Rotate the left gripper counter-clockwise.",
         "",
         "dana",
-        api_name="/accept",
-    )
+    ]
+    result, _ = call(client, *disagreeing, api_name="/accept")
     out = _named(result, DECISION_OUTPUTS)
     assert "Not stored yet: the command and the symbols disagree" in out["decision_out"], out
     assert services.corrections.store.stats()["total"] == 1  # only the first clip's
-    result, _ = call(
-        client,
-        "Failed",
-        2,
-        "gripper 6d-pose",
-        "",
-        None,
-        "",
-        "Rotate the left gripper counter-clockwise.",
-        "",
-        "dana",
-        api_name="/accept_anyway",
-    )
+    result, _ = call(client, *disagreeing, api_name="/accept_anyway")
     assert "Accepted" in _named(result, DECISION_OUTPUTS)["decision_out"]
     records = sorted(services.corrections.store.list().records, key=lambda r: r.id)
     assert [(r.who, r.decision, r.source.ref) for r in records] == [
