@@ -240,3 +240,12 @@ def test_live_checks_and_runs_take_turns_on_the_model(tmp_path: Path) -> None:
     for t in threads:
         t.join(10)
     assert most[0] == 1
+
+
+def test_the_documented_endpoints_are_the_apps(queue_app) -> None:
+    """docs/app.md's list of client endpoints is exactly what view_api() shows (with a queue: all of them)."""
+    _, client, _ = queue_app
+    named = set(client.view_api(return_format="dict", print_info=False)["named_endpoints"])
+    text = (Path(__file__).resolve().parents[2] / "docs" / "app.md").read_text(encoding="utf-8")
+    paragraph = text[text.index("Stable client endpoints") :].split("\n\n")[0]
+    assert set(re.findall(r"`(/[a-z_]+)`", paragraph)) == named
