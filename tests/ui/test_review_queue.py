@@ -15,7 +15,6 @@ from tests.ui.helpers import TASK, call, make_services, start_app, write_clip
 from vifailback_demo.errors import DatasetError
 from vifailback_demo.services.config import load_config
 from vifailback_demo.services.queue_source import list_clips
-from vifailback_demo.ui.decision_handlers import DECISION_OUTPUTS
 from vifailback_demo.ui.queue_handlers import QUEUE_OUTPUTS
 from vifailback_demo.ui.run_handlers import DECIDE_BUTTONS
 
@@ -48,16 +47,16 @@ def queue_app(tmp_path: Path):
 
 
 def _review_all(client, name: str, seen: list[str]) -> None:
+    """Load the first clip, then Skip each: with a queue, the decision's reply is the next clip."""
+    out = _named(call(client, name, api_name="/queue_next")[0], QUEUE_OUTPUTS)
     while True:
-        result, _ = call(client, name, api_name="/queue_next")
-        out = _named(result, QUEUE_OUTPUTS)
         match = CLIP_RE.search(out["summary"] if isinstance(out["summary"], str) else "")
         if match is None:
             assert "Nothing left" in out["queue_progress"], out["queue_progress"]
             return
         seen.append(match.group(1))
-        result, _ = call(client, name, api_name="/skip")
-        assert "skipped" in _named(result, DECISION_OUTPUTS)["decision_out"]
+        out = _named(call(client, name, api_name="/skip")[0], QUEUE_OUTPUTS)
+        assert out["decision_out"].startswith("Previous clip: Recorded as **skipped**"), out["decision_out"]
 
 
 def test_two_clients_never_get_the_same_clip(queue_app, tmp_path: Path) -> None:
@@ -101,8 +100,9 @@ def test_accept_asks_while_the_command_and_symbols_disagree(queue_app) -> None:
     fields = [model[n] for n in ("success", "keyframe", "failure_type", "subtasks", "failed_subtask", "reason")]
     agreeing = [*fields, model["low_level"], model["high_level"], "dana"]
     result, _ = call(client, *agreeing, api_name="/accept")  # the model's own version: stored at once
-    assert "Accepted: stored as correction" in _named(result, DECISION_OUTPUTS)["decision_out"]
-    call(client, "dana", api_name="/queue_next")
+    moved_on = _named(result, QUEUE_OUTPUTS)  # ... and the reply is the next clip
+    assert "Previous clip: Accepted: stored as correction" in moved_on["decision_out"]
+    assert CLIP_RE.search(moved_on["summary"]).group(1) == "clip1.mp4"
     # The scripted demo answer draws arrows for a move; a rotation-only command contradicts them.
     disagreeing = [
         "Failed",
@@ -116,11 +116,11 @@ def test_accept_asks_while_the_command_and_symbols_disagree(queue_app) -> None:
         "dana",
     ]
     result, _ = call(client, *disagreeing, api_name="/accept")
-    out = _named(result, DECISION_OUTPUTS)
+    out = _named(result, QUEUE_OUTPUTS)
     assert "Not stored yet: the command and the symbols disagree" in out["decision_out"], out
     assert services.corrections.store.stats()["total"] == 1  # only the first clip's
     result, _ = call(client, *disagreeing, api_name="/accept_anyway")
-    assert "Accepted" in _named(result, DECISION_OUTPUTS)["decision_out"]
+    assert "Previous clip: Accepted" in _named(result, QUEUE_OUTPUTS)["decision_out"]
     records = sorted(services.corrections.store.list().records, key=lambda r: r.id)
     assert [(r.who, r.decision, r.source.ref) for r in records] == [
         ("dana", "accepted", "clip0.mp4"),

@@ -179,42 +179,29 @@ def _wire(demo: gr.Blocks, services: Services, c: dict[str, Any]) -> None:
         on(event, compare.refresh, compare_in, ["compare"], show_progress="hidden")
     decision_in = ["run_state", "editor_state", *RESULT_FIELDS, "reviewer"]
     store_kw = {"concurrency_id": "store", "concurrency_limit": 8}
-    decided = [
-        on(
-            c["accept"].click, dec.accept, [*decision_in, "confirm_no"], DECISION_OUTPUTS, api_name="accept", **store_kw
-        ),
-        on(
-            c["accept_anyway"].click,
-            dec.accept,
-            [*decision_in, "confirm_yes"],
-            DECISION_OUTPUTS,
-            api_name="accept_anyway",
-            **store_kw,
-        ),
-        on(c["reject"].click, dec.reject, ["run_state", "reviewer"], DECISION_OUTPUTS, api_name="reject", **store_kw),
-        on(c["skip"].click, dec.skip, ["run_state", "reviewer"], DECISION_OUTPUTS, api_name="skip", **store_kw),
-    ]
+    # With a queue, a decision also loads the next clip (one event: see ui/queue_handlers.py).
+    queue = QueueHandlers(services, run, dec) if services.queue is not None else None
+    decide, decided_out = (queue, QUEUE_OUTPUTS) if queue is not None else (dec, DECISION_OUTPUTS)
+    # The spinner on the decision message only: covering all ~30 outputs of a queue step costs the page 0.1 s.
+    decide_kw = {**store_kw, "show_progress_on": c["decision_out"]}
+    on(c["accept"].click, decide.accept, [*decision_in, "confirm_no"], decided_out, api_name="accept", **decide_kw)
+    on(
+        c["accept_anyway"].click,
+        decide.accept,
+        [*decision_in, "confirm_yes"],
+        decided_out,
+        api_name="accept_anyway",
+        **decide_kw,
+    )
+    on(c["reject"].click, decide.reject, ["run_state", "reviewer"], decided_out, api_name="reject", **decide_kw)
+    on(c["skip"].click, decide.skip, ["run_state", "reviewer"], decided_out, api_name="skip", **decide_kw)
     on(c["accept_cancel"].click, dec.cancel_accept, [], ["confirm_box", "decision_out"])
     on(c["send"].click, dec.send, ["run_state"], ["send_out"], api_name="send_to_vla", **store_kw)
-    if services.queue is not None:
-        queue, queue_kw = QueueHandlers(services, run), {"concurrency_id": "queue", "concurrency_limit": 8}
-        on(
-            c["queue_next"].click,
-            queue.next_clip,
-            ["reviewer", "run_state"],
-            QUEUE_OUTPUTS,
-            api_name="queue_next",
-            **queue_kw,
-        )
-        on(c["reviewer"].submit, queue.next_clip, ["reviewer", "run_state"], QUEUE_OUTPUTS, **queue_kw)
-        for dependency in decided:  # a decided queue clip makes way for the next (nothing happens otherwise)
-            on(
-                dependency.success,
-                queue.after_decision,
-                ["reviewer", "run_state", "decision_out"],
-                QUEUE_OUTPUTS,
-                **queue_kw,
-            )
+    if queue is not None:
+        queue_kw = {"concurrency_id": "queue", "concurrency_limit": 8, "show_progress_on": c["queue_progress"]}
+        next_in = ["reviewer", "run_state"]
+        on(c["queue_next"].click, queue.next_clip, next_in, QUEUE_OUTPUTS, api_name="queue_next", **queue_kw)
+        on(c["reviewer"].submit, queue.next_clip, next_in, QUEUE_OUTPUTS, **queue_kw)
         demo.unload(queue.leave)
     wire_corrections(on, c, CorrectionsHandlers(services), store_kw)
 

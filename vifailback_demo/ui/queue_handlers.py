@@ -2,8 +2,8 @@
 
 The browser session (``request.session_hash``) owns the clips it claimed; the reviewer is the logged-in user or
 the name typed once in this visit. A decision stores the record and marks the clip done in one transaction
-(``decision_handlers.py``); :meth:`QueueHandlers.after_decision` then loads the next clip, which the pre-fetch
-worker has usually diagnosed while the last one was being edited.
+(``decision_handlers.py``), and the same event loads the next clip, which the pre-fetch worker has usually
+diagnosed while the last one was being edited.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from typing import Any
 
 import gradio as gr
 
+from vifailback_demo.editing import EditorState
 from vifailback_demo.services import Services
 from vifailback_demo.services.review_queue import QUEUE_MODE, PreparedClip
 from vifailback_demo.store.queue import QueueProgress
 from vifailback_demo.ui import views
-from vifailback_demo.ui.decision_handlers import who_decides
+from vifailback_demo.ui.decision_handlers import DecisionHandlers, who_decides
 from vifailback_demo.ui.errors import warn
 from vifailback_demo.ui.run_handlers import RUN_OUTPUTS, RunHandlers, cleared
 from vifailback_demo.ui.state import PickedSource, RunState
@@ -32,8 +33,8 @@ def progress_markdown(p: QueueProgress, position: int | None, who: str) -> str:
 
 
 class QueueHandlers:
-    def __init__(self, services: Services, run: RunHandlers) -> None:
-        self.s, self.run = services, run
+    def __init__(self, services: Services, run: RunHandlers, decisions: DecisionHandlers) -> None:
+        self.s, self.run, self.decisions = services, run, decisions
 
     def next_clip(self, reviewer: str | None, run: RunState | None, request: gr.Request = None) -> dict[str, Any]:
         queue = self.s.queue
@@ -61,16 +62,49 @@ class QueueHandlers:
             "queue_progress": progress_markdown(queue.progress(), prepared.item.position, who),
         }
 
-    def after_decision(
-        self, reviewer: str | None, run: RunState | None, decided: str | None, request: gr.Request = None
+    # --- decisions that move on ----------------------------------------------------------------------------------
+    # With a queue, the page's Accept / Reject / Skip are these: the decision (decision_handlers.py) and the next
+    # clip in ONE event, so moving on costs one round trip to the server, not two.
+
+    def accept(
+        self,
+        run: RunState,
+        editor: EditorState,
+        success: str,
+        keyframe: Any,
+        failure_type: str | None,
+        subtasks: str | None,
+        failed_subtask: Any,
+        reason: str | None,
+        low_level: str | None,
+        high_level: str | None,
+        reviewer: str | None = "",
+        confirmed: bool = False,
+        request: gr.Request = None,
     ) -> dict[str, Any]:
-        """Chained after Accept / Reject / Skip: a decided queue clip makes way for the next one."""
-        if run is None or run.queue_item is None or run.record_id is None or self.s.queue is None:
-            return {}  # not a queue clip, or nothing was stored (e.g. Accept asked for confirmation)
-        out = self.next_clip(reviewer, run, request)
-        if out.get("decision_out", None) == "" and decided:
-            out["decision_out"] = f"Previous clip: {decided}"
-        return out
+        fields = (success, keyframe, failure_type, subtasks, failed_subtask, reason, low_level, high_level)
+        out = self.decisions.accept(run, editor, *fields, reviewer, confirmed, request)
+        return self._then_next(out, reviewer, request)
+
+    def reject(self, run: RunState, reviewer: str | None = "", request: gr.Request = None) -> dict[str, Any]:
+        return self._then_next(self.decisions.reject(run, reviewer, request), reviewer, request)
+
+    def skip(self, run: RunState, reviewer: str | None = "", request: gr.Request = None) -> dict[str, Any]:
+        return self._then_next(self.decisions.skip(run, reviewer, request), reviewer, request)
+
+    def _then_next(self, decided: dict[str, Any], reviewer: str | None, request: gr.Request | None) -> dict[str, Any]:
+        """A stored queue-clip decision makes way for the next clip; anything else (a non-queue clip, Accept asking
+        first, "already stored") goes out as it is."""
+        run = decided.get("run_state")
+        if run is None or run.queue_item is None or run.record_id is None:
+            return decided
+        try:
+            loaded = self.next_clip(reviewer, run, request)
+        except gr.Error as exc:  # the decision is stored: show it, say why nothing follows, never lose the state
+            warn(f"Stored, but the next clip could not be loaded: {exc.message}")
+            return decided
+        loaded["decision_out"] = f"Previous clip: {decided.get('decision_out', '')}"
+        return {**decided, **loaded}
 
     def leave(self, request: gr.Request = None) -> None:
         """The tab closed: the clips this session held go back to the queue at once (not after the lease)."""
