@@ -314,3 +314,61 @@ def test_action_chunk_guard_drops_stale_and_replayed_chunks():
     assert lenient.fresh(chunk, obs_time=1.1, current_time=1.5) is None
     lenient.reset()
     assert lenient.check(chunk, obs_time=0.0, current_time=0.0) is chunk  # a new episode restarts the clock
+
+
+def _deaf_server(stop: threading.Event) -> tuple[int, threading.Thread]:
+    """A websocket server on 127.0.0.1 that shakes hands, sends the metadata frame, then never reads again: a
+    request bigger than the socket buffers cannot be written, so only a bounded send returns."""
+    import base64
+    import hashlib
+    import re
+
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # inherited by the accepted socket
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve() -> None:
+        conns = []
+        with listener:
+            listener.settimeout(0.2)
+            while not stop.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except TimeoutError:
+                    continue
+                conns.append(conn)
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += conn.recv(4096)
+                key = re.search(rb"sec-websocket-key: *(\S+)", request, re.I).group(1)
+                accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+                conn.sendall(
+                    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+                )
+                payload = packb(METADATA)
+                conn.sendall(bytes([0x82, 126]) + len(payload).to_bytes(2, "big") + payload)
+        for conn in conns:
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return listener.getsockname()[1], thread
+
+
+def test_a_request_the_server_never_reads_times_out():
+    stop = threading.Event()
+    port, thread = _deaf_server(stop)
+    client = PolicyClient(f"ws://127.0.0.1:{port}", timeout_s=0.5, max_retries=1, backoff_s=0.01, ping_interval_s=None)
+    try:
+        client.connect()
+        big = {"image": np.random.default_rng(0).integers(0, 255, (32 * 1024 * 1024,), dtype=np.uint8)}
+        started = time.monotonic()
+        with pytest.raises(PolicyTimeoutError, match=r"could not be written within 0\.5 s"):
+            client.infer(big)
+        assert time.monotonic() - started < 5.0  # two attempts of 0.5 s each, not a hang
+    finally:
+        stop.set()
+        client.close()
+        thread.join(5)

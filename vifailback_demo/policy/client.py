@@ -20,9 +20,11 @@ What this adds over openpi's client, and why:
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import inspect
 import logging
+import socket
 import threading
 import time
 from typing import Any
@@ -249,7 +251,7 @@ class PolicyClient:
                 if self._ws is None:
                     self._ws, self._metadata = self._open()
                 if frame is not None:
-                    self._ws.send(frame)
+                    self._send(self._ws, frame)
                 return self._ws
             except PolicyError:
                 raise  # final answers (refused key, server traceback); note PolicyConnectionError is an OSError
@@ -265,6 +267,34 @@ class PolicyClient:
             log.info("policy link to %s failed (%s); retrying in %.2f s", self.url, last, delay)
             time.sleep(delay)
             attempt += 1
+
+    def _send(self, ws: websockets.sync.client.ClientConnection, frame: bytes) -> None:
+        """``ws.send(frame)`` bounded by ``timeout_s``.
+
+        The websockets client has no send timeout, and a server that stops reading (hung, or swapping) fills the
+        socket buffers, so a large observation would block here forever. A timer shuts the socket down at the
+        deadline, which ends the blocked write with an error; the request is then retried on a fresh connection.
+        """
+        fired = threading.Event()
+
+        def abort() -> None:
+            fired.set()
+            with contextlib.suppress(OSError):
+                ws.socket.shutdown(socket.SHUT_RDWR)
+
+        timer = threading.Timer(self.timeout_s, abort)
+        timer.daemon = True
+        timer.start()
+        try:
+            ws.send(frame)
+        except (ConnectionClosed, OSError):
+            if fired.is_set():
+                raise _Retryable(
+                    f"the request could not be written within {self.timeout_s:g} s", timed_out=True
+                ) from None
+            raise
+        finally:
+            timer.cancel()
 
     def _open(self) -> tuple[websockets.sync.client.ClientConnection, dict[str, Any]]:
         headers = {"Authorization": f"Api-Key {self._api_key}"} if self._api_key else None
